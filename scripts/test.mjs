@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm test`: builds the app (the e2e tests drive the built renderer; the build must pass in CI),
+// runs vitest (unit, integration, e2e, static checks) and ends with the totals line
+// `N passed, N failed, N skipped`, taken from vitest's JSON reporter.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const report = join(root, 'test-results', 'vitest.json');
+mkdirSync(join(root, 'test-results'), { recursive: true });
+rmSync(report, { force: true });
+
+const build = spawnSync(bin('electron-vite'), ['build'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('\nThe build (electron-vite build) failed; no test was run.');
+  console.log('0 passed, 1 failed, 0 skipped');
+  process.exit(1);
+}
+
+const args = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const run = spawnSync(bin('vitest'), args, { cwd: root, stdio: 'inherit' });
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed = r.numPassedTests ?? 0;
+  // a suite that failed to load has no failed test rows: count it as one failure
+  failed = (r.numFailedTests ?? 0) + Math.max(0, (r.numFailedTestSuites ?? 0) - countSuitesWithFailedTests(r));
+  skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+} else {
+  failed = 1;
+}
+if (run.status !== 0 && failed === 0) failed = 1;
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);
+
+function countSuitesWithFailedTests(r) {
+  return (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+}

@@ -1,0 +1,203 @@
+/**
+ * `fonds` command line. Exit codes: 0 success (warnings allowed), 1 the input is invalid or a
+ * check failed, 2 usage or other error. Problems are printed one per line, naming file and rule.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Upload } from '../../src-shared/api';
+import { FondsError, toErrorShape } from '../../src-shared/errors';
+import { createService } from '../service';
+import { describeSettings, loadConfig, type Config } from '../service/config';
+import { HashPool } from '../service/fixity/hash-pool';
+import { validateBagAt, poolHashFile } from '../service/intake';
+import { createBag } from '../service/intake/bagit';
+import { startHttpServer } from '../transport/http';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const USAGE = `Usage: fonds <command> [options]
+
+Commands:
+  serve                      run the service headless and serve the UI over HTTP
+  ingest PATH...             check files, folders or bags as a new upload; print the checks
+  validate PATH              validate a BagIt bag (exit 0 valid, 1 invalid, 2 error)
+  bag create PATH            create a BagIt 1.0 bag (sha512 + md5) from a folder
+  config                     list every setting, its environment variable and default
+
+Options:
+  --data-dir DIR             data directory (or FONDS_DATA_DIR)
+  --port N, --host H         headless server address (serve)
+  --output DIR               where to create the bag (bag create; default PATH-bag)
+  --name NAME                upload name (ingest)
+  --json                     machine-readable output
+  -h, --help                 this help
+`;
+
+class UsageError extends Error {}
+
+/** The built renderer next to the built CLI (out/main -> out/renderer), or the repo's out/. */
+function rendererDir(): string | undefined {
+  for (const d of [path.resolve(here, '../renderer'), path.resolve(here, '../../out/renderer')]) {
+    if (fs.existsSync(path.join(d, 'index.html'))) return d;
+  }
+  return undefined;
+}
+
+function configFrom(values: Record<string, string | boolean | undefined>): Config {
+  const overrides: Partial<Config> = {};
+  if (typeof values['data-dir'] === 'string') overrides.dataDir = values['data-dir'];
+  if (typeof values.port === 'string') {
+    const port = Number(values.port);
+    if (!Number.isInteger(port)) throw new UsageError(`--port: '${values.port}' is not a port number`);
+    overrides.port = port;
+  }
+  if (typeof values.host === 'string') overrides.host = values.host;
+  return loadConfig({ overrides });
+}
+
+function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+async function serve(config: Config): Promise<number> {
+  const service = await createService(config);
+  const staticDir = rendererDir();
+  const server = await startHttpServer({ service, host: config.host, port: config.port, token: service.token, maxBodyBytes: config.maxBodyBytes, staticDir });
+  out(`Fonds is serving ${config.dataDir}`);
+  out(`  API:   ${server.url}/api  (Authorization: Bearer ${service.token})`);
+  if (staticDir) out(`  Open:  ${server.url}/#token=${service.token}`);
+  else out('  (no built renderer: run `npm run build` to serve the UI)');
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  await service.close();
+  return 0;
+}
+
+function summarizeUpload(u: Upload): string {
+  return `${u.name}: ${u.status}, ${u.files} files, ${u.size} bytes; ` + u.checks.map((c) => `${c.kind} check ${c.status} (${c.errors} errors, ${c.warnings} warnings)`).join('; ');
+}
+
+async function ingest(config: Config, paths: string[], name: string | undefined, json: boolean): Promise<number> {
+  if (!paths.length) throw new UsageError('ingest needs at least one PATH');
+  const service = await createService(config);
+  try {
+    let upload = await service.call('uploads.ingestPaths', { paths: paths.map((p) => path.resolve(p)), ...(name ? { name } : {}) }, { transport: 'cli' });
+    const unsubscribe = service.subscribe((p) => {
+      if (!json && p.channel === 'progress' && p.progress.objectId === upload._id && process.stderr.isTTY) {
+        const pr = p.progress.progress;
+        process.stderr.write(`\r${pr.files}/${pr.totalFiles ?? '?'} files, ${(pr.bytes / 1e6).toFixed(1)} MB ${pr.rate ? `(${(pr.rate / 1e6).toFixed(1)} MB/s)` : ''}   `);
+      }
+    });
+    await service.idle(24 * 3600 * 1000);
+    unsubscribe();
+    if (process.stderr.isTTY && !json) process.stderr.write('\n');
+    upload = await service.call('uploads.get', { id: upload._id });
+    const findings = await service.call('uploads.findings', { id: upload._id, limit: 1000 });
+    if (json) out(JSON.stringify({ upload, findings: findings.items, findingsTotal: findings.total }, null, 2));
+    else {
+      out(summarizeUpload(upload));
+      for (const f of findings.items) out(`${f.severity.toUpperCase()} ${f.check} ${f.rule} ${f.path}: ${f.message}`);
+      if (findings.total > findings.items.length) out(`... and ${findings.total - findings.items.length} more (see the app or --json)`);
+    }
+    return upload.status === 'CLOSED' && upload.checks.every((c) => c.status === 'SUCCESS') ? 0 : 1;
+  } finally {
+    await service.close();
+  }
+}
+
+async function validate(target: string | undefined, json: boolean): Promise<number> {
+  if (!target) throw new UsageError('validate needs a PATH');
+  const pool = new HashPool();
+  try {
+    const report = await validateBagAt({ pool }, target);
+    if (json) out(JSON.stringify(report, null, 2));
+    else {
+      for (const e of report.errors) out(`ERROR ${e.rule} ${e.file || '.'}: ${e.message}`);
+      for (const w of report.warnings) out(`WARNING ${w.rule} ${w.file || '.'}: ${w.message}`);
+      out(`${report.path}: ${report.valid ? 'valid' : 'INVALID'} BagIt ${report.version ?? '?'} bag, ${report.payloadFiles} payload files, ${report.payloadBytes} bytes, ${report.errors.length} errors, ${report.warnings.length} warnings`);
+    }
+    return report.valid ? 0 : 1;
+  } finally {
+    await pool.close();
+  }
+}
+
+async function bagCreate(source: string | undefined, output: string | undefined, json: boolean): Promise<number> {
+  if (!source) throw new UsageError('bag create needs a PATH');
+  const src = path.resolve(source);
+  const dest = path.resolve(output ?? `${src.replace(/[\\/]+$/, '')}-bag`);
+  const pool = new HashPool();
+  try {
+    const r = await createBag(src, dest, { hashFile: poolHashFile({ pool }) });
+    if (json) out(JSON.stringify({ destination: dest, ...r }));
+    else out(`Created ${dest}: ${r.files} files, ${r.bytes} bytes (BagIt 1.0, sha512 + md5)`);
+    return 0;
+  } finally {
+    await pool.close();
+  }
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'data-dir': { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        output: { type: 'string' },
+        name: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [cmd, ...rest] = positionals;
+  if (values.help || !cmd) {
+    process.stdout.write(USAGE);
+    return cmd || values.help ? 0 : 2;
+  }
+  try {
+    switch (cmd) {
+      case 'serve':
+        return await serve(configFrom(values));
+      case 'ingest':
+        return await ingest(configFrom(values), rest, values.name, values.json);
+      case 'validate':
+        return await validate(rest[0], values.json);
+      case 'bag':
+        if (rest[0] !== 'create') throw new UsageError(`unknown bag command '${rest[0] ?? ''}' (try: bag create PATH)`);
+        return await bagCreate(rest[1], values.output, values.json);
+      case 'config':
+        for (const s of describeSettings()) out(`${s.key.padEnd(28)} ${s.env.padEnd(34)} ${JSON.stringify(s.default)}`);
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`fonds: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    const shape = toErrorShape(err);
+    process.stderr.write(`fonds: ${shape.code}: ${shape.message}\n`);
+    return err instanceof FondsError && err.code === 'CHECK_FAILED' ? 1 : 2;
+  }
+}
+
+const invokedDirectly = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  runCli(process.argv.slice(2)).then((code) => process.exit(code));
+}

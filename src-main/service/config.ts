@@ -1,0 +1,156 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { FondsError } from '../../src-shared/errors';
+
+/**
+ * Every setting, with its default. Keys are flat so that each maps to one environment variable:
+ * `hashWorkers` <- FONDS_HASH_WORKERS. Precedence: defaults < <dataDir>/config.json < environment
+ * < explicit overrides (tests, CLI flags). The README lists them all; keep it in step.
+ */
+export const configSchema = z.object({
+  /** Where Fonds keeps its database, token, storage and messages. */
+  dataDir: z.string().min(1),
+  /** Headless server bind address; keep loopback unless behind a proxy. */
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(4870),
+  /** Bearer token for the headless server; empty = generate once and keep in <dataDir>/token. */
+  token: z.string().default(''),
+  /** Largest JSON body the headless server accepts. */
+  maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Largest single file pushed over HTTP into an upload. */
+  maxUploadFileBytes: z.number().int().min(1).default(64 * 1024 ** 3),
+  /** Worker threads that hash files. */
+  hashWorkers: z.number().int().min(1).max(64).default(Math.max(1, Math.min(4, os.availableParallelism()))),
+  /** Durable jobs run at once. */
+  jobConcurrency: z.number().int().min(1).max(64).default(2),
+  /** Standard check fails when a delivered file has no MD5 signature (Entrepot's strict rule). */
+  requireDeliveredChecksums: z.boolean().default(false),
+  /** UI language at first start: en or fr. */
+  locale: z.enum(['en', 'fr']).default('en'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigKey = keyof Config;
+
+/** FONDS_<KEY> for a camelCase key: hashWorkers -> FONDS_HASH_WORKERS. */
+export function envNameOf(key: string): string {
+  return 'FONDS_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** The OS application-data folder: XDG on Linux, Application Support on macOS, APPDATA on Windows. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.platform === 'win32') return path.join(env.APPDATA ?? path.join(os.homedir(), 'AppData', 'Roaming'), 'Fonds');
+  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Application Support', 'Fonds');
+  return path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'fonds');
+}
+
+function shapeOf(key: string): z.ZodType | undefined {
+  return (configSchema.shape as Record<string, z.ZodType>)[key];
+}
+
+function baseType(schema: z.ZodType): string {
+  let s: z.ZodType = schema;
+  // unwrap defaults / optionals
+  for (;;) {
+    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+    if ((def.type === 'default' || def.type === 'optional') && def.innerType) s = def.innerType;
+    else return def.type;
+  }
+}
+
+/** Converts an environment string to the key's type; an unconvertible value is left for zod to name. */
+function fromEnv(key: string, raw: string): unknown {
+  const schema = shapeOf(key);
+  if (!schema) return raw;
+  switch (baseType(schema)) {
+    case 'number':
+      return raw.trim() === '' || Number.isNaN(Number(raw)) ? raw : Number(raw);
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      return raw;
+    case 'array':
+      if (raw.trim().startsWith('[')) {
+        try {
+          return JSON.parse(raw);
+        } catch {
+          return raw;
+        }
+      }
+      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'record':
+    case 'object':
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return raw;
+      }
+    default:
+      return raw;
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** win over everything (tests, CLI flags) */
+  overrides?: Partial<Config>;
+}
+
+/** Validates a raw object, naming the key and the source in every error. */
+export function parseConfig(raw: Record<string, unknown>, source: string): Config {
+  const unknownKeys = Object.keys(raw).filter((k) => !shapeOf(k));
+  if (unknownKeys.length) {
+    throw new FondsError('CONFIG_INVALID', `${source}: unknown setting '${unknownKeys[0]}' (known: ${Object.keys(configSchema.shape).join(', ')}).`, {
+      key: unknownKeys[0],
+    });
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.join('.');
+    throw new FondsError('CONFIG_INVALID', `${source}: setting '${key}' (${envNameOf(String(issue.path[0] ?? key))}): ${issue.message}.`, {
+      key,
+      issues: result.error.issues.map((i) => ({ key: i.path.join('.'), message: i.message })),
+    });
+  }
+  return result.data;
+}
+
+/**
+ * Loads the configuration: defaults, then <dataDir>/config.json, then FONDS_* variables, then
+ * overrides. The data directory itself comes from overrides, FONDS_DATA_DIR or the OS default.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const dataDir = path.resolve(options.overrides?.dataDir ?? env.FONDS_DATA_DIR ?? defaultDataDir(env));
+  const file = path.join(dataDir, 'config.json');
+  let fromFile: Record<string, unknown> = {};
+  if (fs.existsSync(file)) {
+    try {
+      const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the top level must be an object');
+      fromFile = parsed as Record<string, unknown>;
+    } catch (err) {
+      throw new FondsError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`, { file });
+    }
+    parseConfig({ ...fromFile, dataDir }, file); // name the file when the file is wrong
+  }
+  const fromEnvironment: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const raw = env[envNameOf(key)];
+    if (raw !== undefined && key !== 'dataDir') fromEnvironment[key] = fromEnv(key, raw);
+  }
+  const merged = { ...fromFile, ...fromEnvironment, ...options.overrides, dataDir };
+  const source = Object.keys(fromEnvironment).length ? `environment (${Object.keys(fromEnvironment).map(envNameOf).join(', ')}) or ${file}` : file;
+  return parseConfig(merged, source);
+}
+
+/** The settings with their defaults and environment names, for `fonds config` and the README. */
+export function describeSettings(): Array<{ key: string; env: string; default: unknown }> {
+  return Object.entries(configSchema.shape).map(([key, schema]) => {
+    const r = (schema as z.ZodType).safeParse(undefined);
+    return { key, env: envNameOf(key), default: r.success ? r.data : key === 'dataDir' ? defaultDataDir() : undefined };
+  });
+}

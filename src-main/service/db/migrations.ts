@@ -1,0 +1,65 @@
+import type { Migration } from './database';
+
+/** The core tables every capability uses: the event log, durable jobs, the outbox. */
+export const coreMigrations: Migration[] = [
+  {
+    id: 'core/001_events_jobs_outbox',
+    sql: `
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        time TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX events_object ON events (kind, object_id, seq);
+      CREATE INDEX events_time ON events (time);
+
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        object_kind TEXT,
+        object_id TEXT,
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued','running','done','failed','cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 5,
+        lease_owner TEXT,
+        lease_until TEXT,
+        last_error TEXT,
+        progress TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX jobs_ready ON jobs (status, priority DESC, run_at, id);
+      CREATE INDEX jobs_object ON jobs (object_kind, object_id);
+
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        body TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','sending','sent','cancelled','failed')),
+        priority INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        object_kind TEXT,
+        object_id TEXT,
+        created_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        sent_at TEXT
+      );
+      CREATE INDEX outbox_ready ON outbox (status, next_attempt_at, priority DESC, id);
+
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];

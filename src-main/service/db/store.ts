@@ -1,0 +1,191 @@
+import { EventEmitter } from 'node:events';
+import type { FondsEvent, ObjectKind, ProgressEvent, Pushed } from '../../../src-shared/api';
+import type { DB } from './database';
+
+export interface NewEvent {
+  kind: ObjectKind;
+  objectId: string;
+  type: string;
+  payload?: Record<string, unknown>;
+}
+
+export interface NewJob {
+  kind: string;
+  payload?: Record<string, unknown>;
+  objectKind?: ObjectKind;
+  objectId?: string;
+  /** higher runs first */
+  priority?: number;
+  runAt?: Date;
+  maxAttempts?: number;
+}
+
+export interface NewOutboxMessage {
+  channel: string;
+  destination: string;
+  headers?: Record<string, unknown>;
+  body: string;
+  priority?: number;
+  objectKind?: ObjectKind;
+  objectId?: string;
+  /** 0 = retry forever (until cancelled) */
+  maxAttempts?: number;
+}
+
+/** What a transaction may do besides plain SQL: append events, enqueue jobs, queue messages. */
+export interface Tx {
+  db: DB;
+  event(e: NewEvent): FondsEvent;
+  enqueue(job: NewJob): number;
+  outbox(msg: NewOutboxMessage): number;
+}
+
+export const nowIso = (): string => new Date().toISOString();
+
+/**
+ * SQLite is the source of truth. Every state change goes through `transact`, which writes the
+ * change, its event rows, its jobs and its outbox rows in ONE transaction, and only after the
+ * commit tells subscribers, wakes the job workers and the outbox relay.
+ */
+export class Store {
+  readonly db: DB;
+  private readonly bus = new EventEmitter();
+  private depth = 0;
+  private pending: { events: FondsEvent[]; jobs: number; outbox: number } = { events: [], jobs: 0, outbox: 0 };
+  private readonly insertEvent;
+  private readonly insertJob;
+  private readonly insertOutbox;
+
+  constructor(db: DB) {
+    this.db = db;
+    this.bus.setMaxListeners(0);
+    this.insertEvent = db.prepare(
+      'INSERT INTO events (kind, object_id, type, time, payload) VALUES (?, ?, ?, ?, ?) RETURNING seq',
+    );
+    this.insertJob = db.prepare(
+      `INSERT INTO jobs (kind, payload, object_kind, object_id, priority, run_at, max_attempts, created_at, updated_at)
+       VALUES (@kind, @payload, @objectKind, @objectId, @priority, @runAt, @maxAttempts, @now, @now) RETURNING id`,
+    );
+    this.insertOutbox = db.prepare(
+      `INSERT INTO outbox (channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
+       VALUES (@channel, @destination, @headers, @body, @priority, @objectKind, @objectId, @maxAttempts, @now, @now) RETURNING id`,
+    );
+  }
+
+  /** Runs `fn` in one transaction; nested calls join the outer one. */
+  transact<T>(fn: (tx: Tx) => T): T {
+    const tx: Tx = {
+      db: this.db,
+      event: (e) => this.appendEvent(e),
+      enqueue: (j) => this.appendJob(j),
+      outbox: (m) => this.appendOutbox(m),
+    };
+    if (this.depth > 0) return fn(tx);
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(() => fn(tx))();
+    } catch (err) {
+      this.pending = { events: [], jobs: 0, outbox: 0 };
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    const { events, jobs, outbox } = this.pending;
+    this.pending = { events: [], jobs: 0, outbox: 0 };
+    for (const event of events) this.bus.emit('pushed', { channel: 'event', event } satisfies Pushed);
+    if (jobs) this.bus.emit('jobs');
+    if (outbox) this.bus.emit('outbox');
+    return result;
+  }
+
+  /** Transient progress: pushed to subscribers, not written row by row. */
+  progress(p: ProgressEvent): void {
+    this.bus.emit('pushed', { channel: 'progress', progress: p } satisfies Pushed);
+  }
+
+  subscribe(listener: (p: Pushed) => void): () => void {
+    this.bus.on('pushed', listener);
+    return () => this.bus.off('pushed', listener);
+  }
+
+  onJobs(listener: () => void): () => void {
+    this.bus.on('jobs', listener);
+    return () => this.bus.off('jobs', listener);
+  }
+
+  onOutbox(listener: () => void): () => void {
+    this.bus.on('outbox', listener);
+    return () => this.bus.off('outbox', listener);
+  }
+
+  private requireTx(what: string): void {
+    if (this.depth === 0) throw new Error(`${what} must be written inside Store.transact`);
+  }
+
+  private appendEvent(e: NewEvent): FondsEvent {
+    this.requireTx('an event');
+    const time = nowIso();
+    const payload = e.payload ?? {};
+    const seq = this.insertEvent.pluck().get(e.kind, e.objectId, e.type, time, JSON.stringify(payload)) as number;
+    const event: FondsEvent = { seq, kind: e.kind, objectId: e.objectId, type: e.type, time, payload };
+    this.pending.events.push(event);
+    return event;
+  }
+
+  private appendJob(j: NewJob): number {
+    this.requireTx('a job');
+    const now = nowIso();
+    const jobId = this.insertJob.pluck().get({
+      kind: j.kind,
+      payload: JSON.stringify(j.payload ?? {}),
+      objectKind: j.objectKind ?? null,
+      objectId: j.objectId ?? null,
+      priority: j.priority ?? 0,
+      runAt: (j.runAt ?? new Date()).toISOString(),
+      maxAttempts: j.maxAttempts ?? 5,
+      now,
+    }) as number;
+    this.pending.jobs++;
+    return jobId;
+  }
+
+  private appendOutbox(m: NewOutboxMessage): number {
+    this.requireTx('an outbox message');
+    const outboxId = this.insertOutbox.pluck().get({
+      channel: m.channel,
+      destination: m.destination,
+      headers: JSON.stringify(m.headers ?? {}),
+      body: m.body,
+      priority: m.priority ?? 0,
+      objectKind: m.objectKind ?? null,
+      objectId: m.objectId ?? null,
+      maxAttempts: m.maxAttempts ?? 0,
+      now: nowIso(),
+    }) as number;
+    this.pending.outbox++;
+    return outboxId;
+  }
+}
+
+interface EventRow {
+  seq: number;
+  kind: ObjectKind;
+  object_id: string;
+  type: string;
+  time: string;
+  payload: string;
+}
+
+export function rowToEvent(r: EventRow): FondsEvent {
+  return { seq: r.seq, kind: r.kind, objectId: r.object_id, type: r.type, time: r.time, payload: JSON.parse(r.payload) };
+}
+
+/** A timeline: the events of one object, newest first, paged. */
+export function timeline(db: DB, kind: ObjectKind, objectId: string, offset: number, limit: number) {
+  const total = db.prepare('SELECT count(*) FROM events WHERE kind = ? AND object_id = ?').pluck().get(kind, objectId) as number;
+  const rows = db
+    .prepare('SELECT * FROM events WHERE kind = ? AND object_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?')
+    .all(kind, objectId, limit, offset) as EventRow[];
+  return { items: rows.map(rowToEvent), total, offset };
+}

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { commands, isCommandName, type CommandName, type CommandOutput, type Pushed } from '../../src-shared/api';
+import { FondsError, toErrorShape } from '../../src-shared/errors';
+import type { CallContext, Capability, Deps, Handlers } from './capability';
+import type { Config } from './config';
+import { migrate, openDatabase, type Migration } from './db/database';
+import { JobRunner } from './db/jobs';
+import { coreMigrations } from './db/migrations';
+import { OutboxRelay } from './db/outbox';
+import { Store } from './db/store';
+import { HashPool } from './fixity/hash-pool';
+import { createIntake, intakeMigrations } from './intake';
+import { lockDataDir } from './lock';
+
+export type { CallContext } from './capability';
+
+export interface Service {
+  readonly config: Config;
+  /** the bearer token of the headless server */
+  readonly token: string;
+  call<N extends CommandName>(name: N, input: unknown, ctx?: CallContext): Promise<CommandOutput<N>>;
+  subscribe(listener: (p: Pushed) => void): () => void;
+  /** streams a pushed file into an OPEN upload (HTTP PUT) */
+  stageFile(uploadId: string, rel: string, body: Readable): Promise<{ path: string; size: number }>;
+  /** resolves when no job is due or running (tests, CLI) */
+  idle(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+  /** for tests and benchmarks only */
+  readonly internals: Deps;
+}
+
+/** Every migration, in the order capabilities depend on each other. */
+export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations];
+
+function readOrCreateToken(config: Config): string {
+  if (config.token) return config.token;
+  const file = path.join(config.dataDir, 'token');
+  try {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    if (t.length >= 16) return t;
+  } catch {
+    /* first start */
+  }
+  const token = randomBytes(24).toString('base64url');
+  fs.writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}
+
+/**
+ * Creates the service on a data directory: opens and migrates SQLite, starts the job workers and
+ * the outbox relay, and wires every capability's handlers. Plain Node: never imports electron.
+ */
+export async function createService(config: Config): Promise<Service> {
+  const unlock = lockDataDir(config.dataDir);
+  let db;
+  try {
+    db = openDatabase(path.join(config.dataDir, 'fonds.sqlite'));
+    migrate(db, migrations);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const token = readOrCreateToken(config);
+  const store = new Store(db);
+  const jobs = new JobRunner(store, { concurrency: config.jobConcurrency });
+  const outbox = new OutboxRelay(store);
+  const pool = new HashPool(config.hashWorkers);
+  const deps: Deps = { config, store, jobs, outbox, pool };
+
+  const intake = createIntake(deps);
+  const core: Capability = {
+    handlers: {
+      'app.info': (_input, ctx) => ({
+        version: process.env.npm_package_version ?? '0.1.0',
+        dataDir: config.dataDir,
+        transport: ctx.transport === 'ipc' ? 'ipc' : 'http',
+        amqp: 'not-configured',
+        storage: 'local',
+        outboxPending: outbox.pendingCount(),
+      }),
+      'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
+    },
+  };
+  const capabilities: Capability[] = [core, intake];
+
+  const handlers: Partial<Handlers> = {};
+  for (const c of capabilities) {
+    for (const [name, h] of Object.entries(c.handlers)) {
+      if (name in handlers) throw new Error(`command ${name} is handled twice`);
+      (handlers as Record<string, unknown>)[name] = h;
+    }
+    for (const [kind, j] of Object.entries(c.jobs ?? {})) jobs.register(kind, j);
+  }
+  const missing = Object.keys(commands).filter((n) => !(n in handlers));
+  if (missing.length) throw new Error(`commands without a handler: ${missing.join(', ')}`);
+
+  for (const c of capabilities) await c.start?.();
+  jobs.start();
+  outbox.start();
+
+  let closed = false;
+  return {
+    config,
+    token,
+    internals: deps,
+    async call(name, input, ctx = { transport: 'internal' }) {
+      if (closed) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
+      if (!isCommandName(name)) throw new FondsError('NOT_FOUND', `Unknown command '${String(name)}'.`);
+      const parsed = commands[name].input.safeParse(input ?? {});
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(input)', message: i.message }));
+        throw new FondsError('INVALID_INPUT', `${name}: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, { issues });
+      }
+      const handler = handlers[name] as (input: unknown, ctx: CallContext) => unknown;
+      try {
+        return (await handler(parsed.data, ctx)) as CommandOutput<typeof name>;
+      } catch (err) {
+        if (err instanceof FondsError) throw err;
+        const shape = toErrorShape(err);
+        const errno = (err as NodeJS.ErrnoException).code;
+        if (errno && /^E[A-Z]+$/.test(errno)) throw new FondsError('IO_ERROR', `${name}: ${shape.message}`, { errno });
+        throw new FondsError('INTERNAL', `${name} failed: ${shape.message}`);
+      }
+    },
+    subscribe: (listener) => store.subscribe(listener),
+    stageFile: (uploadId, rel, body) => intake.stageFile(uploadId, rel, body, config.maxUploadFileBytes),
+    idle: (timeoutMs) => jobs.idle(timeoutMs),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await jobs.stop();
+      await outbox.stop();
+      for (const c of [...capabilities].reverse()) await c.stop?.();
+      await pool.close();
+      db.close();
+      unlock();
+    },
+  };
+}

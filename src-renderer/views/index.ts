@@ -1,0 +1,15 @@
+/**
+ * The screens of the app, in navigation order. Each capability adds its screen here (one line);
+ * App.vue shows the one named by the address's hash (#uploads, #messages, ...).
+ */
+import type { Component } from 'vue';
+import UploadsView from './UploadsView.vue';
+
+export interface Screen {
+  id: string;
+  /** i18n key of the navigation label */
+  label: string;
+  component: Component;
+}
+
+export const screens: Screen[] = [{ id: 'uploads', label: 'nav.uploads', component: UploadsView }];

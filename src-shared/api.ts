@@ -1,0 +1,168 @@
+/**
+ * The contract. Every command (name, zod input schema, output type) and every pushed event is
+ * defined here and nowhere else; the service implements it, the IPC and HTTP transports expose it,
+ * the renderer client is typed by it. A command that is not here does not exist.
+ *
+ * Each capability has its own section below; keep commands named `<capability>.<verb>`.
+ */
+import { z } from 'zod';
+import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
+
+/** Marks a command: its output type (compile-time only), then its input schema. */
+function command<O>() {
+  return <I extends z.ZodType>(input: I, summary: string): CommandSpec<I, O> => ({ input, summary }) as CommandSpec<I, O>;
+}
+export interface CommandSpec<I extends z.ZodType = z.ZodType, O = unknown> {
+  input: I;
+  summary: string;
+  /** phantom: never set at run time */
+  readonly __output?: O;
+}
+
+const id = z.string().min(1).max(200);
+const page = { offset: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(1000).default(100) };
+/** A path on the machine that runs the service. NUL bytes are refused here, before any file system call. */
+const localPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0'), 'path contains a NUL byte');
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  offset: number;
+}
+
+/** One row of the event log, as pushed to subscribers and returned by timelines. */
+export const ObjectKinds = [
+  'upload',
+  'execution',
+  'stored_data',
+  'product',
+  'patch_request',
+  'dissemination',
+  'message',
+  'job',
+  'bag',
+] as const;
+export type ObjectKind = (typeof ObjectKinds)[number];
+
+export const eventSchema = z.object({
+  seq: z.number().int(),
+  kind: z.enum(ObjectKinds),
+  objectId: z.string(),
+  type: z.string(),
+  time: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+});
+export type FondsEvent = z.infer<typeof eventSchema>;
+
+/** Transient progress, pushed often and not stored row by row (the latest is kept on the object). */
+export const progressEventSchema = z.object({
+  kind: z.enum(ObjectKinds),
+  objectId: z.string(),
+  progress: z.object({
+    files: z.number(),
+    bytes: z.number(),
+    totalFiles: z.number().optional(),
+    totalBytes: z.number().optional(),
+    rate: z.number().optional(),
+    eta: z.number().optional(),
+  }),
+});
+export type ProgressEvent = z.infer<typeof progressEventSchema>;
+
+/** What subscribers receive: a stored event, or a transient progress update. */
+export type Pushed = { channel: 'event'; event: FondsEvent } | { channel: 'progress'; progress: ProgressEvent };
+
+export interface AppInfo {
+  version: string;
+  dataDir: string;
+  transport: 'ipc' | 'http';
+  amqp: 'not-configured' | 'connected' | 'connecting' | 'disconnected';
+  storage: 'local' | 's3';
+  outboxPending: number;
+}
+
+export interface BagValidation {
+  path: string;
+  valid: boolean;
+  errors: Array<{ file: string; rule: string; message: string }>;
+  warnings: Array<{ file: string; rule: string; message: string }>;
+  payloadFiles: number;
+  payloadBytes: number;
+  version?: string;
+  algorithms: string[];
+}
+
+export interface OutboxItem {
+  id: number;
+  channel: string;
+  destination: string;
+  headers: Record<string, unknown>;
+  body: string;
+  status: 'pending' | 'sending' | 'sent' | 'cancelled' | 'failed';
+  attempts: number;
+  lastError?: string;
+  createdAt: string;
+  nextAttemptAt: string;
+  sentAt?: string;
+  objectKind?: string;
+  objectId?: string;
+}
+
+export const commands = {
+  // ---- app --------------------------------------------------------------------------------
+  'app.info': command<AppInfo>()(z.object({}), 'Version, data directory and connection states.'),
+
+  // ---- intake: uploads, checks, bags ---------------------------------------------------------
+  'uploads.list': command<Page<Upload>>()(z.object({ status: z.string().optional(), ...page }), 'Uploads, newest first.'),
+  'uploads.get': command<Upload>()(z.object({ id }), 'One upload with its checks.'),
+  'uploads.create': command<Upload>()(
+    z.object({ name: z.string().min(1).max(500), description: z.string().max(5000).default(''), srs: z.string().max(100).optional() }),
+    'An empty OPEN upload to push files into (HTTP), then close.',
+  ),
+  'uploads.ingestPaths': command<Upload>()(
+    z.object({
+      paths: z.array(localPath).min(1).max(10_000),
+      name: z.string().min(1).max(500).optional(),
+      description: z.string().max(5000).default(''),
+    }),
+    'An upload of dropped files, folders or bags, read in place, checked at once.',
+  ),
+  'uploads.close': command<Upload>()(z.object({ id }), 'Close an OPEN upload and run its checks.'),
+  'uploads.recheck': command<Upload>()(z.object({ id }), 'Run the checks again.'),
+  'uploads.cancel': command<Upload>()(z.object({ id }), 'Stop a running check.'),
+  'uploads.files': command<Page<UploadFile>>()(z.object({ id, ...page }), 'The files of an upload with their checksums.'),
+  'uploads.findings': command<Page<Finding>>()(
+    z.object({ id, check: z.enum(['archive', 'standard']).optional(), ...page }),
+    'Per-file check results.',
+  ),
+  'uploads.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Every event of an upload, newest first.'),
+  'bags.validate': command<BagValidation>()(z.object({ path: localPath }), 'Validate a BagIt bag (RFC 8493) and report every problem.'),
+  'bags.create': command<{ destination: string; files: number; bytes: number }>()(
+    z.object({ source: localPath, destination: localPath }),
+    'Create a BagIt 1.0 bag (sha512 + md5) from a folder.',
+  ),
+
+  // ---- jobs and outbox -----------------------------------------------------------------------
+  'outbox.list': command<Page<OutboxItem>>()(
+    z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
+    'Messages waiting to be sent, and sent ones.',
+  ),
+} as const;
+
+export type Commands = typeof commands;
+export type CommandName = keyof Commands;
+export type CommandInput<N extends CommandName> = z.input<Commands[N]['input']>;
+export type ParsedInput<N extends CommandName> = z.output<Commands[N]['input']>;
+export type CommandOutput<N extends CommandName> = NonNullable<Commands[N]['__output']>;
+
+export const commandNames = Object.keys(commands) as CommandName[];
+
+export function isCommandName(name: unknown): name is CommandName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(commands, name);
+}
+
+export type { Finding, Upload, UploadFile, Progress };

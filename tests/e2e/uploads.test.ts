@@ -1,0 +1,81 @@
+/**
+ * End to end, as a person would: the built UI served by `fonds serve`, driven in Debian Chromium.
+ * Screenshots land in tests/artifacts/ to be looked at.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { fixturesDir, tempDir, writeTree } from '../helpers/util';
+
+let browser: Browser | undefined;
+let serve: ServeProcess | undefined;
+let page: Page;
+const delivery = tempDir('fonds-e2e-delivery-');
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  if (!browser) return;
+  serve = await startServe();
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  writeTree(delivery, {
+    'Rapport annuel.pdf': 'pdf',
+    'Rapport annuel.pdf.md5': crypto.createHash('md5').update('pdf').digest('hex'),
+    'plans/Plan.tif': 'tif',
+    'plans/plan.tif': 'TIF',
+  });
+  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  await page.goto(`${serve.url}/#token=${serve.token}`);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  fs.rmSync(delivery, { recursive: true, force: true });
+});
+
+describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') || process.env.CI === 'true')('uploads screen in Chromium', () => {
+  it('takes the token from the address and hides it', async () => {
+    await expect.poll(() => page.url()).not.toContain('token=');
+    await page.getByText('Connected').waitFor();
+  });
+
+  it('checks a folder given by path and shows both checks, findings and the timeline', async () => {
+    await page.getByTestId('path-input').fill(delivery);
+    await page.getByTestId('path-submit').click();
+    const detail = page.getByTestId('upload-detail');
+    await detail.getByText('Closed').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('check-archive').textContent()).toContain('failed');
+    await expect.poll(() => page.getByTestId('check-standard').textContent()).toContain('passed');
+    await page.getByTestId('findings').getByText('case-conflict').first().waitFor();
+    await page.getByTestId('timeline').getByText('Listed 4 files').waitFor();
+    await page.screenshot({ path: path.join(artifactsDir, 'uploads-checked.png') });
+  });
+
+  it('takes a dropped folder in the browser: pushes its files, then checks them', async () => {
+    const bag = path.join(fixturesDir, 'v0.97/valid/basic-bag');
+    // a real drop of a folder cannot be scripted; the folder picker feeds the same path
+    await page.getByTestId('pick-folder').setInputFiles(bag);
+    const item = page.getByTestId('upload-item').filter({ hasText: 'basic-bag' });
+    await item.getByText('Closed').waitFor({ timeout: 30_000 });
+    await item.click();
+    await expect.poll(() => page.getByTestId('check-standard').textContent()).toContain('passed');
+    await page.getByTestId('timeline').getByText('BagIt bag').first().waitFor();
+    await page.screenshot({ path: path.join(artifactsDir, 'uploads-bag.png') });
+  });
+
+  it('switches to French', async () => {
+    await page.getByTestId('locale').selectOption('fr');
+    await page.getByText('Livraisons').first().waitFor();
+    await page.screenshot({ path: path.join(artifactsDir, 'uploads-fr.png') });
+    await page.getByTestId('locale').selectOption('en');
+  });
+
+  it('shows a clear error for a path that does not exist', async () => {
+    await page.getByTestId('path-input').fill('/no/such/folder');
+    await page.getByTestId('path-submit').click();
+    await expect.poll(() => page.getByTestId('error').textContent()).toContain('/no/such/folder: no such file or folder');
+  });
+});

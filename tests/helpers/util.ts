@@ -1,0 +1,43 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '../..');
+export const sharedDir = path.resolve(repoRoot, '../shared');
+export const fixturesDir = path.join(sharedDir, 'fixtures', 'bagit-conformance');
+
+/** A fresh temporary folder, removed by the caller's cleanup. */
+export function tempDir(prefix = 'fonds-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Writes files given as { 'rel/path': content } under root. */
+export function writeTree(root: string, files: Record<string, string | Buffer>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const full = path.join(root, rel);
+    fs.mkdirSync(path.dirname(full), { recursive: true });
+    fs.writeFileSync(full, content);
+  }
+}
+
+/** Waits until `predicate` holds, polling. */
+export async function waitFor<T>(fn: () => T | Promise<T>, predicate: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (predicate(v)) return v;
+    if (Date.now() > until) throw new Error(`condition not met after ${timeoutMs} ms; last value: ${JSON.stringify(v)?.slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** True when CI=true: a missing service or browser must fail, not skip. */
+export const inCI = process.env.CI === 'true';
+
+/** Says loudly why a test is skipped (or throws in CI, where skipping is not allowed). */
+export function requireOrSkip(available: boolean, what: string): boolean {
+  if (available) return true;
+  if (inCI) throw new Error(`${what} is required when CI=true`);
+  console.warn(`\n*** SKIPPED: ${what} is not available on this machine ***\n`);
+  return false;
+}

@@ -1,0 +1,213 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Service } from '../../src-main/service';
+import type { Finding, Upload } from '../../src-shared/api';
+import { fixturesDir, startService, tempDir, waitFor, writeTree } from '../helpers/service';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function service(overrides = {}): Promise<Service> {
+  const s = await startService(overrides);
+  cleanups.push(s.dispose);
+  return s.service;
+}
+function delivery(files: Record<string, string | Buffer>): string {
+  const root = tempDir('fonds-delivery-');
+  cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
+  writeTree(root, files);
+  return root;
+}
+const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
+
+async function ingest(s: Service, paths: string[]): Promise<{ upload: Upload; findings: Finding[] }> {
+  const created = await s.call('uploads.ingestPaths', { paths });
+  await s.idle();
+  const upload = await s.call('uploads.get', { id: created._id });
+  const findings = (await s.call('uploads.findings', { id: created._id, limit: 1000 })).items;
+  return { upload, findings };
+}
+const rules = (findings: Finding[], check?: string) => findings.filter((f) => !check || f.check === check).map((f) => `${f.rule} ${f.path}`).sort();
+
+describe('taking in a folder', () => {
+  it('lists and hashes every file, and both checks pass on a clean delivery with MD5 sidecars', async () => {
+    const s = await service();
+    const root = delivery({
+      'report.pdf': 'pdf bytes',
+      'report.pdf.md5': `${md5('pdf bytes')}  report.pdf\n`,
+      'maps/a.tif': 'tiff a',
+      'maps/md5sums': `${md5('tiff a')}  a.tif\n`,
+    });
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.status).toBe('CLOSED');
+    expect(upload.files).toBe(4);
+    expect(upload.checks).toEqual([
+      { kind: 'archive', status: 'SUCCESS', errors: 0, warnings: 0 },
+      { kind: 'standard', status: 'SUCCESS', errors: 0, warnings: 0 },
+    ]);
+    expect(findings).toEqual([]);
+    const files = await s.call('uploads.files', { id: upload._id });
+    const pdf = files.items.find((f) => f.path === 'report.pdf')!;
+    expect(pdf.md5).toBe(md5('pdf bytes'));
+    expect(pdf.sha256).toBe(crypto.createHash('sha256').update('pdf bytes').digest('hex'));
+  });
+
+  it('fails the standard check on an MD5 that does not match, naming the file and the sidecar', async () => {
+    const s = await service();
+    const root = delivery({ 'a.txt': 'hello', 'a.txt.md5': md5('HELLO'), 'list/md5sums.txt': `${md5('x')}  missing.bin\nnot a line\n` });
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.checks[1]).toMatchObject({ kind: 'standard', status: 'FAILURE', errors: 3 });
+    expect(rules(findings, 'standard')).toEqual(['md5-malformed list/md5sums.txt', 'md5-mismatch a.txt', 'md5-target-missing list/missing.bin']);
+    expect(findings.find((f) => f.rule === 'md5-mismatch')!.message).toContain(`a.txt: MD5 is ${md5('hello')}, but a.txt.md5 says ${md5('HELLO')}`);
+  });
+
+  it('notes files that came without a signature, and fails them when signatures are required', async () => {
+    const root = delivery({ 'a.txt': 'a', 'b.txt': 'b' });
+    const lax = await ingest(await service(), [root]);
+    expect(lax.upload.checks[1].status).toBe('SUCCESS');
+    expect(lax.findings.map((f) => [f.rule, f.severity])).toEqual([['md5-not-delivered', 'info']]);
+    const strict = await ingest(await service({ requireDeliveredChecksums: true }), [root]);
+    expect(strict.upload.checks[1].status).toBe('FAILURE');
+    expect(rules(strict.findings)).toEqual(['md5-missing a.txt', 'md5-missing b.txt']);
+  });
+});
+
+describe('archive check: naming conflicts', () => {
+  it('finds names that differ only by case or Unicode normalization, and non-portable names', async () => {
+    const s = await service();
+    const root = delivery({
+      'Photo.JPG': '1',
+      'photo.jpg': '2',
+      ['caf\u00e9.txt']: 'nfc',
+      ['cafe\u0301.txt']: 'nfd',
+      'CON.txt': 'reserved',
+      'what?.txt': 'q',
+      'trailing. ': 't',
+    });
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.checks[0].status).toBe('FAILURE');
+    const archive = rules(findings, 'archive');
+    expect(archive).toContain('case-conflict Photo.JPG');
+    expect(archive).toContain('case-conflict photo.jpg');
+    expect(archive).toContain('unicode-normalization-conflict caf\u00e9.txt');
+    expect(archive).toContain('unicode-normalization-conflict cafe\u0301.txt');
+    expect(archive).toContain('reserved-name CON.txt');
+    expect(archive).toContain('forbidden-character what?.txt');
+    expect(archive).toContain('trailing-dot-or-space trailing. ');
+  });
+
+  it('finds the same path delivered twice and a file that collides with a folder', async () => {
+    const s = await service();
+    const one = delivery({ 'box/a.txt': 'one', 'box/Notes': 'file' });
+    const two = delivery({ 'box/a.txt': 'two', 'box/notes/x.txt': 'in folder' });
+    const { upload, findings } = await ingest(s, [path.join(one, 'box'), path.join(two, 'box')]);
+    expect(upload.checks[0].status).toBe('FAILURE');
+    const archive = rules(findings, 'archive');
+    expect(archive).toContain('duplicate-path box/a.txt');
+    expect(archive).toContain('file-folder-conflict box/Notes');
+    expect(archive).toContain('file-folder-conflict box/notes');
+  });
+
+  it('does not follow a symbolic link that leaves the delivery, and says so', async () => {
+    const s = await service();
+    const secret = delivery({ 'secret.txt': 'do not read' });
+    const root = delivery({ 'ok.txt': 'fine' });
+    fs.symlinkSync(path.join(secret, 'secret.txt'), path.join(root, 'escape.txt'));
+    const { upload, findings } = await ingest(s, [root]);
+    expect(rules(findings, 'archive')).toEqual(['symlink-leaves-delivery escape.txt']);
+    const files = await s.call('uploads.files', { id: upload._id });
+    expect(files.items.map((f) => f.path)).toEqual(['ok.txt']);
+  });
+});
+
+describe('taking in BagIt bags', () => {
+  it('validates a valid bag from the conformance suite and hashes with the manifest algorithms', async () => {
+    const s = await service();
+    const bag = path.join(fixturesDir, 'v0.97/valid/uncommon-metadata-separators');
+    const { upload, findings } = await ingest(s, [bag]);
+    expect(upload.isBag).toBe(true);
+    expect(upload.checks[1].status).toBe('SUCCESS');
+    expect(findings.filter((f) => f.severity === 'error')).toEqual([]);
+    const files = await s.call('uploads.files', { id: upload._id });
+    expect(files.items.find((f) => f.path === 'data/README')!.extra.sha224).toMatch(/^[0-9a-f]{56}$/);
+  });
+
+  it('reports a corrupt payload file with its path and rule', async () => {
+    const s = await service();
+    const { upload, findings } = await ingest(s, [path.join(fixturesDir, 'v0.97/invalid/corrupt-data-file')]);
+    expect(upload.checks[1].status).toBe('FAILURE');
+    expect(findings.some((f) => f.rule.startsWith('bagit:') && f.path.startsWith('data/') && f.severity === 'error')).toBe(true);
+  });
+});
+
+describe('refusing bad input', () => {
+  it('refuses relative, missing and NUL-byte paths with a clear error, creating nothing', async () => {
+    const s = await service();
+    await expect(s.call('uploads.ingestPaths', { paths: ['relative/dir'] })).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    await expect(s.call('uploads.ingestPaths', { paths: ['/no/such/delivery'] })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('/no/such/delivery') });
+    await expect(s.call('uploads.ingestPaths', { paths: ['/tmp/a\0b'] })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(s.call('uploads.ingestPaths', { paths: [] })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    expect((await s.call('uploads.list', {})).total).toBe(0);
+  });
+
+  it('refuses pushed file paths that would leave the staging folder', async () => {
+    const s = await service();
+    const u = await s.call('uploads.create', { name: 'pushed' });
+    const { Readable } = await import('node:stream');
+    for (const bad of ['../escape.txt', '/etc/passwd', '~/x', 'a/../../b']) {
+      await expect(s.stageFile(u._id, bad, Readable.from([Buffer.from('x')]))).rejects.toMatchObject({ code: expect.stringMatching(/PATH_/) });
+    }
+    await s.stageFile(u._id, 'docs/a.txt', Readable.from([Buffer.from('pushed bytes')]));
+    await s.call('uploads.close', { id: u._id });
+    await s.idle();
+    const files = await s.call('uploads.files', { id: u._id });
+    expect(files.items).toMatchObject([{ path: 'docs/a.txt', md5: md5('pushed bytes') }]);
+  });
+});
+
+describe('long checks', () => {
+  it('reports progress and can be cancelled, ending UNSTABLE with the reason', async () => {
+    const s = await service({ hashWorkers: 1, jobConcurrency: 1 });
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 6; i++) files[`big-${i}.bin`] = crypto.randomBytes(24 * 1024 * 1024);
+    const root = delivery(files);
+    const progress: number[] = [];
+    const off = s.subscribe((p) => p.channel === 'progress' && progress.push(p.progress.progress.bytes));
+    cleanups.push(off);
+    const u = await s.call('uploads.ingestPaths', { paths: [root] });
+    await waitFor(() => progress.length, (n) => n > 0, 20_000);
+    await s.call('uploads.cancel', { id: u._id });
+    await s.idle();
+    const after = await s.call('uploads.get', { id: u._id });
+    expect(after.status).toBe('UNSTABLE');
+    expect(after.reason).toBe('Cancelled by the user.');
+    const types = (await s.call('uploads.timeline', { id: u._id, limit: 100 })).items.map((e) => e.type);
+    expect(types[0]).toBe('status.UNSTABLE');
+    expect(types).toContain('walk.finished');
+    // a recheck after a cancel runs to the end
+    await s.call('uploads.recheck', { id: u._id });
+    await s.idle();
+    expect((await s.call('uploads.get', { id: u._id })).status).toBe('CLOSED');
+  });
+
+  it('keeps a timeline of every step, newest first', async () => {
+    const s = await service();
+    const { upload } = await ingest(s, [delivery({ 'a.txt': 'a' })]);
+    const types = (await s.call('uploads.timeline', { id: upload._id })).items.map((e) => e.type);
+    expect(types).toEqual([
+      'status.CLOSED',
+      'check.standard',
+      'check.archive',
+      'hash.finished',
+      'hash.started',
+      'walk.finished',
+      'walk.started',
+      'status.CHECKING',
+      'created',
+    ]);
+  });
+});
