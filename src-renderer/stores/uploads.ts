@@ -2,6 +2,7 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { FondsEvent, Progress, Pushed, Upload } from '../../src-shared/api';
 import { call, pathForFile, putFile } from '../api/client';
+import { onPushed as follow } from '../api/events';
 
 /** A dropped file with the relative path it has inside the delivery. */
 export interface PickedFile {
@@ -48,6 +49,8 @@ export const useUploads = defineStore('uploads', () => {
     if (e.type.startsWith('status.') && e.type !== 'status.CHECKING') delete progress.value[e.objectId];
     if (e.objectId === selectedId.value) revision.value++;
   }
+
+  follow(onPushed);
 
   async function guard<T>(fn: () => Promise<T>): Promise<T | undefined> {
     error.value = undefined;
