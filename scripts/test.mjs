@@ -7,12 +7,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const bin = (name) => join(root, 'node_modules', '.bin', name);
+// bins are run through node: a package's bin file may lack the executable bit after install
+const bin = (rel) => [process.execPath, join(root, 'node_modules', rel)];
 const report = join(root, 'test-results', 'vitest.json');
 mkdirSync(join(root, 'test-results'), { recursive: true });
 rmSync(report, { force: true });
 
-const build = spawnSync(bin('electron-vite'), ['build'], { cwd: root, stdio: 'inherit' });
+const [node, electronVite] = bin('electron-vite/bin/electron-vite.js');
+const build = spawnSync(node, [electronVite, 'build'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) {
   console.error('\nThe build (electron-vite build) failed; no test was run.');
   console.log('0 passed, 1 failed, 0 skipped');
@@ -20,7 +22,8 @@ if (build.status !== 0) {
 }
 
 const args = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
-const run = spawnSync(bin('vitest'), args, { cwd: root, stdio: 'inherit' });
+const [, vitest] = bin('vitest/vitest.mjs');
+const run = spawnSync(node, [vitest, ...args], { cwd: root, stdio: 'inherit' });
 
 let passed = 0;
 let failed = 0;

@@ -11,7 +11,7 @@ import { FondsError, toErrorShape } from '../../src-shared/errors';
 import { createService } from '../service';
 import { describeSettings, loadConfig, type Config } from '../service/config';
 import { HashPool } from '../service/fixity/hash-pool';
-import { validateBagAt, poolHashFile } from '../service/intake';
+import { poolCopyFile, validateBagAt } from '../service/intake';
 import { createBag } from '../service/intake/bagit';
 import { startHttpServer } from '../transport/http';
 
@@ -134,7 +134,7 @@ async function bagCreate(source: string | undefined, output: string | undefined,
   const dest = path.resolve(output ?? `${src.replace(/[\\/]+$/, '')}-bag`);
   const pool = new HashPool();
   try {
-    const r = await createBag(src, dest, { hashFile: poolHashFile({ pool }) });
+    const r = await createBag(src, dest, { copyFile: poolCopyFile({ pool }) });
     if (json) out(JSON.stringify({ destination: dest, ...r }));
     else out(`Created ${dest}: ${r.files} files, ${r.bytes} bytes (BagIt 1.0, sha512 + md5)`);
     return 0;

@@ -110,7 +110,7 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
       const p = url.pathname;
       if (p === '/api/health') return sendJson(res, 200, { ok: true });
       const isApi = p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/medona/');
-      if (!isApi) return serveStatic(opts.staticDir, p, res);
+      if (!isApi) return await serveStatic(opts.staticDir, p, res);
       if (!tokenMatches(req.headers.authorization, token)) {
         res.setHeader('www-authenticate', 'Bearer');
         throw new FondsError('UNAUTHORIZED', 'Missing or wrong bearer token (see the token printed at start, or <dataDir>/token).');

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { createService, type Service } from '../../src-main/service';
 import { loadConfig, type Config } from '../../src-main/service/config';
 import { tempDir } from './util';

@@ -24,10 +24,13 @@ async function server(opts: { maxBodyBytes?: number; staticDir?: string } = {}) 
   });
   cleanups.push(() => srv.close());
   const auth = { authorization: `Bearer ${s.service.token}` };
-  const callApi = (name: string, body: unknown, headers: Record<string, string> = auth) =>
+  const callApi = (name: string, body: unknown, headers: Record<string, string> = auth): Promise<JsonResponse> =>
     fetch(`${srv.url}/api/call/${name}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { ...s, srv, auth, callApi };
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are checked field by field
+type JsonResponse = Omit<Response, 'json'> & { json(): Promise<any> };
 
 /** A raw request, so the Host header can be forged (fetch does not allow it). */
 function rawGet(url: string, headers: Record<string, string>): Promise<number> {
@@ -82,7 +85,7 @@ describe('headless server security', () => {
 describe('headless server contract', () => {
   it('exposes exactly the commands of the contract', async () => {
     const { srv, auth } = await server();
-    const res = await fetch(`${srv.url}/api/commands`, { headers: auth });
+    const res: JsonResponse = await fetch(`${srv.url}/api/commands`, { headers: auth });
     expect((await res.json()).commands).toEqual(commandNames);
   });
 

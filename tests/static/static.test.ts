@@ -5,8 +5,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/util';
 
-const bin = (name: string) => path.join(repoRoot, 'node_modules', '.bin', name);
-const run = (cmd: string, args: string[]) => spawnSync(bin(cmd), args, { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
+const BINS: Record<string, string> = {
+  eslint: 'eslint/bin/eslint.js',
+  tsc: 'typescript/bin/tsc',
+  'vue-tsc': 'vue-tsc/bin/vue-tsc.js',
+};
+/** Runs a tool's bin file through node (a bin may lack the executable bit after install). */
+const run = (cmd: string, args: string[]) =>
+  spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', BINS[cmd]), ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
 
 describe('static checks', () => {
   it('passes ESLint, including the layer rules', () => {

@@ -289,7 +289,7 @@ function archiveCheck(deps: Deps, id: string): void {
         `SELECT path, sum(kind = 'file') AS files, sum(kind = 'dir') AS dirs FROM upload_entries WHERE upload_id = ?
          GROUP BY path HAVING count(*) > 1`,
       )
-      .iterate(id) as Iterable<{ path: string; files: number; dirs: number }>;
+      .all(id) as Array<{ path: string; files: number; dirs: number }>;
     for (const g of samePath) {
       if (g.files > 1) findings.push({ check: 'archive', path: g.path, rule: 'duplicate-path', severity: 'error', message: `${g.path}: delivered ${g.files} times` });
       if (g.files > 0 && g.dirs > 0) findings.push({ check: 'archive', path: g.path, rule: 'file-folder-conflict', severity: 'error', message: `${g.path}: is both a file and a folder` });
@@ -300,7 +300,7 @@ function archiveCheck(deps: Deps, id: string): void {
            (SELECT DISTINCT conflict_key, path, kind FROM upload_entries WHERE upload_id = ?)
          GROUP BY conflict_key HAVING count(DISTINCT path) > 1`,
       )
-      .iterate(id) as Iterable<{ conflict_key: string; paths: string; kinds: string }>;
+      .all(id) as Array<{ conflict_key: string; paths: string; kinds: string }>;
     for (const g of variants) {
       const paths = [...new Set(g.paths.split('\n'))];
       const kinds = new Set(g.kinds.split('\n'));
@@ -316,11 +316,18 @@ function archiveCheck(deps: Deps, id: string): void {
     }
     insertFindings(deps, id, findings);
     const add = db.prepare('INSERT INTO upload_findings (upload_id, check_kind, path, rule, severity, message) VALUES (?, ?, ?, ?, ?, ?)');
-    for (const e of db.prepare('SELECT path FROM upload_entries WHERE upload_id = ?').pluck().iterate(id) as Iterable<string>) {
-      const name = e.slice(e.lastIndexOf('/') + 1);
-      const problems = pathProblems(name);
-      if ([...e].length > 260) problems.push(...pathProblems(e).filter((p) => p.rule === 'path-too-long'));
-      for (const p of problems) add.run(id, 'archive', e, p.rule, p.severity, `${e}: ${p.message}`);
+    // paged, not iterated: better-sqlite3 refuses writes while a statement is being iterated
+    const page = db.prepare('SELECT rowid, path FROM upload_entries WHERE upload_id = ? AND rowid > ? ORDER BY rowid LIMIT 2000');
+    for (let after = 0; ; ) {
+      const rows = page.all(id, after) as Array<{ rowid: number; path: string }>;
+      if (!rows.length) break;
+      after = rows[rows.length - 1].rowid;
+      for (const { path: e } of rows) {
+        const name = e.slice(e.lastIndexOf('/') + 1);
+        const problems = pathProblems(name);
+        if ([...e].length > 260) problems.push(...pathProblems(e).filter((p) => p.rule === 'path-too-long'));
+        for (const p of problems) add.run(id, 'archive', e, p.rule, p.severity, p.message);
+      }
     }
     finalizeCheck(deps, id, 'archive');
   });
@@ -458,7 +465,7 @@ async function standardCheck(deps: Deps, id: string, sources: Source[], bags: Ba
       for (const p of db
         .prepare(`SELECT path FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND signed = 0 AND error IS NULL ORDER BY path`)
         .pluck()
-        .iterate(id) as Iterable<string>) {
+        .all(id) as string[]) {
         findings.push({ check: 'standard', path: p, rule: 'md5-missing', severity: 'error', message: `${p}: no MD5 signature was delivered for this file` });
       }
     } else {

@@ -21,6 +21,12 @@ export function poolHashFile(deps: Pick<Deps, 'pool'>) {
     (await deps.pool.hash({ path: abs, algorithms: algorithms as HashAlgorithm[], signal })).hashes as Partial<Record<BagAlgorithm, string>>;
 }
 
+/** A copy-while-hashing for bag creation that runs in the worker pool (each byte read once). */
+export function poolCopyFile(deps: Pick<Deps, 'pool'>) {
+  return async (source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal) =>
+    (await deps.pool.hash({ path: source, algorithms: algorithms as HashAlgorithm[], copyTo: target, signal })).hashes as Partial<Record<BagAlgorithm, string>>;
+}
+
 /** Validates a bag with the worker pool; used by the command and the CLI. */
 export async function validateBagAt(deps: Pick<Deps, 'pool'>, bagPath: string, signal?: AbortSignal): Promise<BagValidation> {
   const abs = path.resolve(bagPath);
@@ -117,7 +123,9 @@ export function createIntake(deps: Deps): Capability & {
       },
       'bags.validate': ({ path: p }) => validateBagAt(deps, p),
       'bags.create': async ({ source, destination }) => {
-        const result = await createBag(path.resolve(source), path.resolve(destination), { hashFile: poolHashFile(deps) });
+        const result = await createBag(path.resolve(source), path.resolve(destination), { copyFile: poolCopyFile(deps) }).catch((err: Error) => {
+          throw err instanceof FondsError ? err : new FondsError('CONFLICT', err.message);
+        });
         return { destination: path.resolve(destination), ...result };
       },
     },
