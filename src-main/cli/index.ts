@@ -102,13 +102,20 @@ async function ingest(config: Config, paths: string[], name: string | undefined,
     if (json) out(JSON.stringify({ upload, findings: findings.items, findingsTotal: findings.total }, null, 2));
     else {
       out(summarizeUpload(upload));
-      for (const f of findings.items) out(`${f.severity.toUpperCase()} ${f.check} ${f.rule} ${f.path}: ${f.message}`);
+      for (const f of findings.items) out(problemLine(`${f.severity.toUpperCase()} ${f.check}`, { file: f.path, rule: f.rule, message: f.message }));
       if (findings.total > findings.items.length) out(`... and ${findings.total - findings.items.length} more (see the app or --json)`);
     }
     return upload.status === 'CLOSED' && upload.checks.every((c) => c.status === 'SUCCESS') ? 0 : 1;
   } finally {
     await service.close();
   }
+}
+
+/** `LEVEL rule file: message`, without repeating the file when the message starts with it. */
+function problemLine(level: string, p: { file: string; rule: string; message: string }): string {
+  const file = p.file || '.';
+  const message = p.message.startsWith(`${p.file}: `) ? p.message.slice(p.file.length + 2) : p.message;
+  return `${level} ${p.rule} ${file}: ${message}`;
 }
 
 async function validate(target: string | undefined, json: boolean): Promise<number> {
@@ -118,8 +125,8 @@ async function validate(target: string | undefined, json: boolean): Promise<numb
     const report = await validateBagAt({ pool }, target);
     if (json) out(JSON.stringify(report, null, 2));
     else {
-      for (const e of report.errors) out(`ERROR ${e.rule} ${e.file || '.'}: ${e.message}`);
-      for (const w of report.warnings) out(`WARNING ${w.rule} ${w.file || '.'}: ${w.message}`);
+      for (const e of report.errors) out(problemLine('ERROR', e));
+      for (const w of report.warnings) out(problemLine('WARNING', w));
       out(`${report.path}: ${report.valid ? 'valid' : 'INVALID'} BagIt ${report.version ?? '?'} bag, ${report.payloadFiles} payload files, ${report.payloadBytes} bytes, ${report.errors.length} errors, ${report.warnings.length} warnings`);
     }
     return report.valid ? 0 : 1;
