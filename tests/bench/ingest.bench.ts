@@ -78,6 +78,9 @@ async function timeFonds(): Promise<{ seconds: number; rssPeakMb: number; lagP99
   clearInterval(sampler);
   const done = await service.call('uploads.get', { id: u._id });
   if (done.status !== 'CLOSED') throw new Error(`ingest ended ${done.status}: ${done.reason}`);
+  const events = (await service.call('uploads.timeline', { id: u._id, limit: 1000 })).items.reverse();
+  const t0ms = new Date(events[0].time).getTime();
+  console.log('phases: ' + events.filter((e) => e.type !== 'hash.progress').map((e) => `${e.type} +${((new Date(e.time).getTime() - t0ms) / 1000).toFixed(2)}s`).join(', '));
   await service.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   return { seconds, rssPeakMb: rssPeak / 2 ** 20, lagP99Ms: lag.percentile(99) / 1e6, files: done.files };

@@ -2,6 +2,7 @@
  * End to end, as a person would: the built UI served by `fonds serve`, driven in Debian Chromium.
  * Screenshots land in tests/artifacts/ to be looked at.
  */
+import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -64,6 +65,28 @@ describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') |
     await expect.poll(() => page.getByTestId('check-standard').textContent()).toContain('passed');
     await page.getByTestId('timeline').getByText('BagIt bag').first().waitFor();
     await page.screenshot({ path: path.join(artifactsDir, 'uploads-bag.png') });
+  });
+
+  it('scrolls a timeline of 100,000 events with only the visible rows in the page', async () => {
+    const db = new Database(path.join(serve!.dataDir, 'fonds.sqlite'));
+    db.pragma('busy_timeout = 5000');
+    const id = db.prepare(`SELECT id FROM uploads WHERE name LIKE 'fonds-e2e-delivery-%'`).pluck().get() as string;
+    const insert = db.prepare(`INSERT INTO events (kind, object_id, type, time, payload) VALUES ('upload', ?, 'hash.progress', ?, ?)`);
+    db.transaction(() => {
+      for (let i = 0; i < 100_000; i++) insert.run(id, new Date().toISOString(), JSON.stringify({ files: i, totalFiles: 100_000, bytes: i, rate: 1 }));
+    })();
+    db.close();
+    await page.getByTestId('upload-item').filter({ hasText: 'fonds-e2e-delivery' }).click();
+    const timeline = page.getByTestId('timeline');
+    await expect.poll(() => page.getByText(/Timeline \(100,?009\)/).count()).toBe(1);
+    await timeline.focus();
+    await page.keyboard.press('End');
+    await timeline.getByText(/^Created /).waitFor();
+    const rendered = await timeline.locator('.vlist-row').count();
+    expect(rendered).toBeLessThan(100);
+    await page.keyboard.press('Home');
+    await timeline.getByText('Hashing: 99999/100000 files', { exact: false }).waitFor();
+    await page.screenshot({ path: path.join(artifactsDir, 'uploads-100k-timeline.png') });
   });
 
   it('switches to French', async () => {

@@ -16,6 +16,8 @@ export interface HashTask {
   signal?: AbortSignal;
   /** bytes read since the last call */
   onBytes?: (bytes: number) => void;
+  /** the file's size when known: small files are sent to a worker in batches */
+  sizeHint?: number;
 }
 
 export interface HashResult {
@@ -34,7 +36,7 @@ const fs = require('node:fs');
 const crypto = require('node:crypto');
 const buf = Buffer.allocUnsafe(1 << 20);
 const REPORT = 8 << 20;
-parentPort.on('message', (t) => {
+function run(t, replies) {
   let fd, out, size = 0, since = 0;
   try {
     fd = fs.openSync(t.path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0));
@@ -49,18 +51,24 @@ parentPort.on('message', (t) => {
       for (const h of hs) h.update(chunk);
       if (out !== undefined) { let off = 0; while (off < n) off += fs.writeSync(out, chunk, off, n - off); }
       size += n; since += n;
-      if (since >= REPORT) { parentPort.postMessage({ id: t.id, bytes: since }); since = 0; }
+      if (since >= REPORT) { parentPort.postMessage([{ id: t.id, bytes: since }]); since = 0; }
     }
     if (out !== undefined && t.fsync) fs.fsyncSync(out);
     const hashes = {};
     t.algorithms.forEach((a, i) => { hashes[a] = hs[i].digest('hex'); });
-    parentPort.postMessage({ id: t.id, bytes: since, done: true, size, hashes });
+    replies.push({ id: t.id, bytes: since, done: true, size, hashes });
   } catch (e) {
-    parentPort.postMessage({ id: t.id, bytes: since, error: { code: e.code || 'EIO', message: e.message } });
+    replies.push({ id: t.id, bytes: since, error: { code: e.code || 'EIO', message: e.message } });
   } finally {
     if (fd !== undefined) try { fs.closeSync(fd); } catch {}
     if (out !== undefined) try { fs.closeSync(out); } catch {}
   }
+}
+// a message is a batch of tasks (many small files travel together); one reply per batch
+parentPort.on('message', (batch) => {
+  const replies = [];
+  for (const t of batch) run(t, replies);
+  parentPort.postMessage(replies);
 });
 `;
 
@@ -75,10 +83,24 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  /** ids of the tasks it holds */
   inFlight: Set<number>;
+  /** messages (batches) sent and not yet answered */
+  batches: number;
 }
 
+/** tasks (or batches of small files) a worker holds at once, so it never waits for the next */
 const IN_FLIGHT_PER_WORKER = 2;
+const SMALL_BATCH_BYTES = 4 << 20;
+
+interface WorkerReply {
+  id: number;
+  bytes: number;
+  done?: true;
+  size?: number;
+  hashes?: Hashes;
+  error?: { code: string; message: string };
+}
 
 /** Maps an errno from the worker to a message a person can act on. */
 export function ioMessage(path: string, code: string, message: string): string {
@@ -143,18 +165,20 @@ export class HashPool {
   private spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    const slot: Slot = { worker, inFlight: new Set() };
-    worker.on('message', (m: { id: number; bytes: number; done?: true; size?: number; hashes?: Hashes; error?: { code: string; message: string } }) =>
-      this.onMessage(slot, m),
-    );
+    const slot: Slot = { worker, inFlight: new Set(), batches: 0 };
+    worker.on('message', (replies: WorkerReply[]) => {
+      const final = replies.some((m) => m.done || m.error);
+      for (const m of replies) this.onMessage(slot, m);
+      if (final) {
+        slot.batches = Math.max(0, slot.batches - 1);
+        this.dispatch();
+      }
+    });
     worker.on('error', (err) => this.onWorkerDeath(slot, err));
     return slot;
   }
 
-  private onMessage(
-    slot: Slot,
-    m: { id: number; bytes: number; done?: true; size?: number; hashes?: Hashes; error?: { code: string; message: string } },
-  ): void {
+  private onMessage(slot: Slot, m: WorkerReply): void {
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.bytes) p.task.onBytes?.(m.bytes);
@@ -165,7 +189,6 @@ export class HashPool {
       const err = new FondsError('IO_ERROR', ioMessage(p.task.path, m.error.code, m.error.message), { path: p.task.path, errno: m.error.code });
       p.reject(err);
     } else p.resolve({ size: m.size!, hashes: m.hashes! });
-    this.dispatch();
   }
 
   private onWorkerDeath(slot: Slot, err: Error): void {
@@ -213,12 +236,23 @@ export class HashPool {
   private dispatch(): void {
     while (this.queue.length) {
       let best: Slot | undefined;
-      for (const s of this.slots) if (s.inFlight.size < IN_FLIGHT_PER_WORKER && (!best || s.inFlight.size < best.inFlight.size)) best = s;
+      for (const s of this.slots) if (s.batches < IN_FLIGHT_PER_WORKER && (!best || s.batches < best.batches)) best = s;
       if (!best) return;
-      const p = this.queue.shift()!;
-      p.worker = best;
-      best.inFlight.add(p.id);
-      best.worker.postMessage({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync });
+      const batch: Pending[] = [this.queue.shift()!];
+      // small files travel together: one message, one reply, for up to 64 files or 4 MiB
+      let bytes = batch[0].task.sizeHint ?? Infinity;
+      while (this.queue.length && batch.length < 64 && bytes < SMALL_BATCH_BYTES) {
+        const next = this.queue[0].task.sizeHint ?? Infinity;
+        if (bytes + next > SMALL_BATCH_BYTES) break;
+        bytes += next;
+        batch.push(this.queue.shift()!);
+      }
+      for (const p of batch) {
+        p.worker = best;
+        best.inFlight.add(p.id);
+      }
+      best.batches++;
+      best.worker.postMessage(batch.map((p) => ({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync })));
     }
   }
 }

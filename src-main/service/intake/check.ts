@@ -229,7 +229,8 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
     tx.event({ kind: 'upload', objectId: id, type: 'hash.started', payload: { files: totals.files, bytes: totals.bytes, resumedFrom: already.files } }),
   );
   let after = 0;
-  const inFlightLimit = pool.size * 3;
+  // enough files queued for the pool to batch small ones and keep every worker busy
+  const inFlightLimit = 256;
   for (;;) {
     ctx.signal.throwIfAborted();
     const rows = next.all(id, after) as Array<{ rowid: number; source: number; path: string; size: number }>;
@@ -245,6 +246,7 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
           const { hashes } = await pool.hash({
             path: abs,
             algorithms: algorithmsFor(r.path, r.source, bags),
+            sizeHint: r.size,
             signal: ctx.signal,
             onBytes: (n) => {
               readBytes += n;

@@ -36,16 +36,22 @@ export async function* walk(root: string, base: string, signal?: AbortSignal): A
     const dir = stack.pop()!;
     const handle = await fs.promises.opendir(dir, { bufferSize: 256 });
     const subdirs: string[] = [];
-    for await (const d of handle) {
-      const abs = path.join(dir, d.name);
-      if (d.isDirectory()) {
-        const s = await fs.promises.lstat(abs);
-        yield entry(abs, s);
-        subdirs.push(abs);
-      } else if (d.isFile() || d.isSymbolicLink() || !d.isDirectory()) {
-        yield entry(abs, await fs.promises.lstat(abs));
+    let chunk: string[] = [];
+    // lstat a chunk of names at once: sequential stats dominate a walk of many small files
+    const flush = async function* () {
+      const stats = await Promise.all(chunk.map((abs) => fs.promises.lstat(abs)));
+      for (let i = 0; i < chunk.length; i++) {
+        const e = entry(chunk[i], stats[i]);
+        if (e.kind === 'dir') subdirs.push(chunk[i]);
+        yield e;
       }
+      chunk = [];
+    };
+    for await (const d of handle) {
+      chunk.push(path.join(dir, d.name));
+      if (chunk.length >= 128) yield* flush();
     }
+    if (chunk.length) yield* flush();
     // visit in name order for stable, readable reports
     subdirs.sort().reverse();
     stack.push(...subdirs);
