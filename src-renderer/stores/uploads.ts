@@ -28,8 +28,15 @@ export const useUploads = defineStore('uploads', () => {
     total.value = page.total;
   }
 
+  /** the latest request per upload: an older answer arriving late must not overwrite a newer one */
+  const asked = new Map<string, number>();
+  let asks = 0;
+
   async function refreshOne(id: string): Promise<void> {
+    const ticket = ++asks;
+    asked.set(id, ticket);
     const u = await call('uploads.get', { id });
+    if (asked.get(id) !== ticket) return;
     const i = items.value.findIndex((x) => x._id === id);
     if (i >= 0) items.value[i] = u;
     else {

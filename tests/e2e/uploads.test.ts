@@ -46,8 +46,7 @@ describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') |
   it('checks a folder given by path and shows both checks, findings and the timeline', async () => {
     await page.getByTestId('path-input').fill(delivery);
     await page.getByTestId('path-submit').click();
-    const detail = page.getByTestId('upload-detail');
-    await detail.getByText('Closed').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('detail-status').textContent(), { timeout: 30_000 }).toBe('Closed');
     await expect.poll(() => page.getByTestId('check-archive').textContent()).toContain('failed');
     await expect.poll(() => page.getByTestId('check-standard').textContent()).toContain('passed');
     await page.getByTestId('findings').getByText('case-conflict').first().waitFor();
