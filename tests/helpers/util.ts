@@ -20,6 +20,19 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
   }
 }
 
+/**
+ * Temporary folders removed after each test: `const dir = tempDirs(afterEach)` then `dir()`.
+ */
+export function tempDirs(afterEach: (fn: () => void) => void): () => string {
+  const made: string[] = [];
+  afterEach(() => made.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return () => {
+    const d = tempDir();
+    made.push(d);
+    return d;
+  };
+}
+
 /** Waits until `predicate` holds, polling. */
 export async function waitFor<T>(fn: () => T | Promise<T>, predicate: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const until = Date.now() + timeoutMs;

@@ -2,15 +2,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixturesDir, repoRoot, tempDir, writeTree } from '../helpers/util';
+import { fixturesDir, repoRoot, tempDirs, writeTree } from '../helpers/util';
 
-const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const dir = tempDirs(afterEach);
 /** The CLI from its sources (the e2e tests run the built one through bin/fonds.js). */
 function fonds(...args: string[]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src-main/cli/index.ts'), ...args], { encoding: 'utf8', timeout: 120_000 });

@@ -3,15 +3,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeSettings, envNameOf, loadConfig } from '../../src-main/service/config';
 import { FondsError } from '../../src-shared/errors';
-import { tempDir } from '../helpers/util';
+import { tempDirs } from '../helpers/util';
 
-const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-function dir(): string {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-}
+const dir = tempDirs(afterEach);
 
 describe('configuration', () => {
   it('runs on embedded defaults with no file and no environment', () => {
