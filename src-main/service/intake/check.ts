@@ -236,7 +236,15 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
     const rows = next.all(id, after) as Array<{ rowid: number; source: number; path: string; size: number }>;
     if (!rows.length) break;
     after = rows[rows.length - 1].rowid;
-    const results: Array<() => void> = [];
+    let results: Array<() => void> = [];
+    let lastFlush = Date.now();
+    // commit finished files often, so a crash loses at most a quarter second of hashing
+    const flush = () => {
+      const work = results;
+      results = [];
+      lastFlush = Date.now();
+      if (work.length) store.transact(() => work.forEach((w) => w()));
+    };
     let cursor = 0;
     const worker = async () => {
       while (cursor < rows.length) {
@@ -264,11 +272,12 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
         }
         doneFiles++;
         doneBytes += r.size;
+        if (results.length >= 256 || Date.now() - lastFlush > 250) flush();
         report();
       }
     };
     await Promise.all(Array.from({ length: Math.min(inFlightLimit, rows.length) }, worker));
-    store.transact(() => results.forEach((w) => w()));
+    flush();
   }
   report(true);
 }
