@@ -4,3 +4,9 @@ declare module '*.vue' {
   const component: DefineComponent<object, object, unknown>;
   export default component;
 }
+
+declare module 'shpjs' {
+  /** Reads a zipped Shapefile into GeoJSON. */
+  const shp: (data: ArrayBuffer) => Promise<unknown>;
+  export default shp;
+}

@@ -29,6 +29,21 @@ const en = {
     select: 'Select an upload to see its checks and timeline.',
   },
   severity: { error: 'Error', warning: 'Warning', info: 'Note' },
+  extent: {
+    tools: 'Extent tools',
+    map: 'Extent map',
+    mode: { navigate: 'Move', draw: 'Draw polygon', hole: 'Draw hole', modify: 'Modify', delete: 'Delete' },
+    undo: 'Undo',
+    redo: 'Redo',
+    zoom: 'Zoom to extent',
+    export: 'Export GeoJSON',
+    clear: 'Clear',
+    dropHint: 'Drop a GeoJSON, KML or zipped Shapefile here',
+    count: '{n} / {max} positions',
+    tolerance: 'Simplify tolerance',
+    simplify: 'Apply simplification',
+    fit: 'Simplify under {max}',
+  },
 };
 
 const fr: typeof en = {
@@ -60,6 +75,21 @@ const fr: typeof en = {
     select: 'Sélectionnez une livraison pour voir ses vérifications et son historique.',
   },
   severity: { error: 'Erreur', warning: 'Avertissement', info: 'Note' },
+  extent: {
+    tools: "Outils d'emprise",
+    map: "Carte de l'emprise",
+    mode: { navigate: 'Déplacer', draw: 'Dessiner un polygone', hole: 'Dessiner un trou', modify: 'Modifier', delete: 'Supprimer' },
+    undo: 'Annuler',
+    redo: 'Rétablir',
+    zoom: "Zoomer sur l'emprise",
+    export: 'Exporter en GeoJSON',
+    clear: 'Effacer',
+    dropHint: 'Déposez ici un GeoJSON, un KML ou un Shapefile zippé',
+    count: '{n} / {max} points',
+    tolerance: 'Tolérance de simplification',
+    simplify: 'Appliquer la simplification',
+    fit: 'Simplifier sous {max}',
+  },
 };
 
 export const messages = { en, fr };
