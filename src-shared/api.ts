@@ -6,6 +6,7 @@
  * Each capability has its own section below; keep commands named `<capability>.<verb>`.
  */
 import { z } from 'zod';
+import type { Execution, ExecutionFile, Processing, StoredData, StoredFile } from './domain/execution';
 import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
 
 /** Marks a command: its output type (compile-time only), then its input schema. */
@@ -146,6 +147,48 @@ export const commands = {
     'Create a BagIt 1.0 bag (sha512 + md5) from a folder.',
   ),
 
+  // ---- processing: processings, executions, stored data (IGN Entrepot, seed 002) -------------
+  'processings.list': command<Processing[]>()(z.object({}), 'The processing catalog.'),
+  'processings.get': command<Processing>()(z.object({ id }), 'One processing with its required checks.'),
+  'executions.create': command<Execution>()(
+    z.object({
+      processing: id,
+      inputs: z.object({ upload: z.array(id).min(1).max(100) }),
+      output: z.object({
+        stored_data: z.union([
+          z.object({ name: z.string().min(1).max(500), storage_tags: z.array(z.string().max(100)).max(20).default([]) }),
+          z.object({ _id: id }),
+        ]),
+      }),
+      parameters: z.record(z.string(), z.unknown()).default({}),
+    }),
+    'An execution of a processing: uploads in, a new or existing stored data out.',
+  ),
+  'executions.launch': command<Execution>()(z.object({ id }), 'Launch a CREATED execution (its inputs must have passed the required checks).'),
+  'executions.get': command<Execution>()(z.object({ id }), 'One execution.'),
+  'executions.list': command<Page<Execution>>()(z.object({ status: z.string().optional(), ...page }), 'Executions, newest first.'),
+  'executions.cancel': command<Execution>()(z.object({ id }), 'Stop a waiting or running execution.'),
+  'executions.retryFailed': command<Execution>()(z.object({ id }), 'Copy again the files that failed.'),
+  'executions.files': command<Page<ExecutionFile>>()(
+    z.object({ id, status: z.enum(['pending', 'verified', 'failed']).optional(), ...page }),
+    'Per-file outcome of an execution.',
+  ),
+  'executions.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Every event of an execution, newest first.'),
+  'storedData.list': command<Page<StoredData>>()(z.object({ status: z.string().optional(), ...page }), 'Stored data, newest first.'),
+  'storedData.get': command<StoredData>()(z.object({ id }), 'One stored data.'),
+  'storedData.files': command<Page<StoredFile>>()(z.object({ id, ...page }), 'The files of a stored data with their checksums.'),
+  'storedData.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Every event of a stored data, newest first.'),
+  'uploads.delete': command<Upload>()(
+    z.object({ id }),
+    "Delete an upload after a verified execution: its staged files are removed; files checked in place are the user's and stay.",
+  ),
+
+  // ---- jobs and outbox -----------------------------------------------------------------------
+  'outbox.list': command<Page<OutboxItem>>()(
+    z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
+    'Messages waiting to be sent, and sent ones.',
+  ),
+
   // ---- jobs and outbox -----------------------------------------------------------------------
   'outbox.list': command<Page<OutboxItem>>()(
     z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
@@ -165,4 +208,4 @@ export function isCommandName(name: unknown): name is CommandName {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(commands, name);
 }
 
-export type { Finding, Upload, UploadFile, Progress };
+export type { Finding, Upload, UploadFile, Progress, Execution, ExecutionFile, Processing, StoredData, StoredFile };

@@ -29,6 +29,28 @@ export const configSchema = z.object({
   requireDeliveredChecksums: z.boolean().default(false),
   /** UI language at first start: en or fr. */
   locale: z.enum(['en', 'fr']).default('en'),
+
+  // ---- storage (stored data) ----
+  /** Where stored data goes: a local folder, or an S3 bucket. */
+  storage: z.enum(['local', 's3']).default('local'),
+  /** The local storage folder; empty = <dataDir>/storage. */
+  storageDir: z.string().default(''),
+  s3Endpoint: z.string().default(''),
+  s3Region: z.string().default('us-east-1'),
+  s3Bucket: z.string().default(''),
+  s3Prefix: z.string().default('fonds'),
+  s3AccessKeyId: z.string().default(''),
+  s3SecretAccessKey: z.string().default(''),
+  /** Path-style URLs (http://host/bucket/key), needed by most S3-compatible servers. */
+  s3ForcePathStyle: z.boolean().default(true),
+  /** Multipart part size in MiB (5 minimum). */
+  s3PartSizeMb: z.number().int().min(5).max(5120).default(16),
+  /** Parts uploaded in parallel. */
+  s3QueueSize: z.number().int().min(1).max(64).default(4),
+  /** Verify by reading every object back, not only size and checksums. */
+  s3VerifyReread: z.boolean().default(false),
+  /** Delete an upload's staged files automatically once an execution from it succeeded with fixity verified. */
+  deleteUploadAfterVerifiedExecution: z.boolean().default(false),
 });
 
 export type Config = z.infer<typeof configSchema>;

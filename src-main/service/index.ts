@@ -14,6 +14,7 @@ import { Store } from './db/store';
 import { HashPool } from './fixity/hash-pool';
 import { createIntake, intakeMigrations } from './intake';
 import { lockDataDir } from './lock';
+import { createProcessing, processingMigrations } from './processing';
 
 export type { CallContext } from './capability';
 
@@ -33,7 +34,7 @@ export interface Service {
 }
 
 /** Every migration, in the order capabilities depend on each other. */
-export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations];
+export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations];
 
 function readOrCreateToken(config: Config): string {
   if (config.token) return config.token;
@@ -63,43 +64,59 @@ export async function createService(config: Config): Promise<Service> {
     unlock();
     throw err;
   }
-  const token = readOrCreateToken(config);
-  const store = new Store(db);
-  const jobs = new JobRunner(store, { concurrency: config.jobConcurrency });
-  const outbox = new OutboxRelay(store);
   const pool = new HashPool(config.hashWorkers);
-  const deps: Deps = { config, store, jobs, outbox, pool };
-
-  const intake = createIntake(deps);
-  const core: Capability = {
-    handlers: {
-      'app.info': (_input, ctx) => ({
-        version: process.env.npm_package_version ?? '0.1.0',
-        dataDir: config.dataDir,
-        transport: ctx.transport === 'ipc' ? 'ipc' : 'http',
-        amqp: 'not-configured',
-        storage: 'local',
-        outboxPending: outbox.pendingCount(),
-      }),
-      'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
-    },
-  };
-  const capabilities: Capability[] = [core, intake];
-
+  let deps: Deps;
+  let capabilities: Capability[];
+  let token: string;
+  let jobs: JobRunner;
+  let outbox: OutboxRelay;
+  let store: Store;
+  let intake: ReturnType<typeof createIntake>;
   const handlers: Partial<Handlers> = {};
-  for (const c of capabilities) {
-    for (const [name, h] of Object.entries(c.handlers)) {
-      if (name in handlers) throw new Error(`command ${name} is handled twice`);
-      (handlers as Record<string, unknown>)[name] = h;
-    }
-    for (const [kind, j] of Object.entries(c.jobs ?? {})) jobs.register(kind, j);
-  }
-  const missing = Object.keys(commands).filter((n) => !(n in handlers));
-  if (missing.length) throw new Error(`commands without a handler: ${missing.join(', ')}`);
+  try {
+    token = readOrCreateToken(config);
+    store = new Store(db);
+    jobs = new JobRunner(store, { concurrency: config.jobConcurrency });
+    outbox = new OutboxRelay(store);
+    deps = { config, store, jobs, outbox, pool };
 
-  for (const c of capabilities) await c.start?.();
-  jobs.start();
-  outbox.start();
+    intake = createIntake(deps);
+    const processing = createProcessing(deps);
+    const core: Capability = {
+      handlers: {
+        'app.info': (_input, ctx) => ({
+          version: process.env.npm_package_version ?? '0.1.0',
+          dataDir: config.dataDir,
+          transport: ctx.transport === 'ipc' ? 'ipc' : 'http',
+          amqp: 'not-configured',
+          storage: processing.storage.kind,
+          outboxPending: outbox.pendingCount(),
+        }),
+        'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
+      },
+    };
+    capabilities = [core, intake, processing];
+
+    for (const c of capabilities) {
+      for (const [name, h] of Object.entries(c.handlers)) {
+        if (name in handlers) throw new Error(`command ${name} is handled twice`);
+        (handlers as Record<string, unknown>)[name] = h;
+      }
+      for (const [kind, j] of Object.entries(c.jobs ?? {})) jobs.register(kind, j);
+    }
+    const missing = Object.keys(commands).filter((n) => !(n in handlers));
+    if (missing.length) throw new Error(`commands without a handler: ${missing.join(', ')}`);
+
+    for (const c of capabilities) await c.start?.();
+    jobs.start();
+    outbox.start();
+  } catch (err) {
+    // a capability that cannot start (bad storage settings...) leaves nothing locked or open
+    await pool.close();
+    db.close();
+    unlock();
+    throw err;
+  }
 
   let closed = false;
   return {

@@ -1,5 +1,7 @@
 import type http from 'node:http';
+import { FondsError } from '../../src-shared/errors';
 import type { CallContext, Service } from '../service';
+import { readJson, sendJson } from './http';
 
 /** A REST route shaped like a seed API (Entrepot, NB, Medona), mapped onto contract commands. */
 export interface RestRoute {
@@ -14,10 +16,78 @@ export interface RestRoute {
   }): Promise<void>;
 }
 
+/** The one local datastore of a workstation. */
+export const DATASTORE = 'default';
+
+function datastore(params: Record<string, string>): void {
+  if (decodeURIComponent(params.ds) !== DATASTORE) throw new FondsError('NOT_FOUND', `Datastore '${decodeURIComponent(params.ds)}' does not exist (this workstation has '${DATASTORE}').`);
+}
+
+const DS = '^/api/datastores/(?<ds>[^/]+)';
+const route = (method: string, tail: string, handle: RestRoute['handle']): RestRoute => ({ method, pattern: new RegExp(`${DS}${tail}$`), handle });
+
 /**
  * Every REST route. Keep them thin: parse the path and body, call one command, shape the answer
- * as the seed does. Capabilities add theirs here as they arrive.
+ * as the seed does. IGN Entrepot's (seed 002) live under /api/datastores/{datastore}/.
  */
-export function restRoutes(_service: Service, _maxBodyBytes: number): RestRoute[] {
-  return [];
+export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] {
+  const call = service.call.bind(service);
+  const id = (params: Record<string, string>) => decodeURIComponent(params.id);
+  return [
+    // ---- IGN Entrepot: processings, executions, stored data, uploads (seed 002) ----
+    route('GET', '/processings', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('processings.list', {}, ctx));
+    }),
+    route('POST', '/processings/executions', async ({ req, res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 201, await call('executions.create', await readJson(req, maxBodyBytes), ctx));
+    }),
+    route('POST', '/processings/executions/(?<id>[^/]+)/launch', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('executions.launch', { id: id(params) }, ctx));
+    }),
+    route('GET', '/processings/executions/(?<id>[^/]+)', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('executions.get', { id: id(params) }, ctx));
+    }),
+    route('GET', '/processings/executions', async ({ res, params, url, ctx }) => {
+      datastore(params);
+      const page = await call('executions.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
+      sendJson(res, 200, page.items);
+    }),
+    route('GET', '/processings/(?<id>[^/]+)', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('processings.get', { id: id(params) }, ctx));
+    }),
+    route('GET', '/stored_data', async ({ res, params, url, ctx }) => {
+      datastore(params);
+      const page = await call('storedData.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
+      sendJson(res, 200, page.items);
+    }),
+    route('GET', '/stored_data/(?<id>[^/]+)', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('storedData.get', { id: id(params) }, ctx));
+    }),
+    route('GET', '/uploads', async ({ res, params, url, ctx }) => {
+      datastore(params);
+      const page = await call('uploads.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
+      sendJson(res, 200, page.items);
+    }),
+    route('POST', '/uploads', async ({ req, res, params, ctx }) => {
+      datastore(params);
+      const body = (await readJson(req, maxBodyBytes)) as Record<string, unknown>;
+      if (body.type !== undefined && body.type !== 'ARCHIVE') throw new FondsError('INVALID_INPUT', `Upload type '${String(body.type)}' is not supported here (ARCHIVE only).`);
+      sendJson(res, 201, await call('uploads.create', { name: body.name, description: body.description ?? '', ...(body.srs ? { srs: body.srs } : {}) }, ctx));
+    }),
+    route('GET', '/uploads/(?<id>[^/]+)', async ({ res, params, ctx }) => {
+      datastore(params);
+      sendJson(res, 200, await call('uploads.get', { id: id(params) }, ctx));
+    }),
+    route('DELETE', '/uploads/(?<id>[^/]+)', async ({ res, params, ctx }) => {
+      datastore(params);
+      await call('uploads.delete', { id: id(params) }, ctx);
+      res.writeHead(204).end();
+    }),
+  ];
 }

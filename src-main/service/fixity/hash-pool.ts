@@ -116,6 +116,10 @@ export function ioMessage(path: string, code: string, message: string): string {
       return `${path}: is not a regular file`;
     case 'ENOSPC':
       return `${path}: no space left on the device`;
+    case 'EROFS':
+      return `${path}: the file system is read-only`;
+    case 'EDQUOT':
+      return `${path}: disk quota exceeded`;
     case 'EEXIST':
       return `${path}: the target file already exists`;
     default:

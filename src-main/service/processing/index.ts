@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import type { Page } from '../../../src-shared/api';
+import type { Execution, ExecutionFile, StoredFile } from '../../../src-shared/domain/execution';
+import { FondsError } from '../../../src-shared/errors';
+import type { Capability, Deps } from '../capability';
+import { nowIso, timeline } from '../db/store';
+import { getUploadRow } from '../intake/uploads';
+import { storageFromConfig, type Storage } from '../storage';
+import { EXECUTE_JOB, createExecuteJob } from './execute';
+import {
+  deleteUpload,
+  filesSummary,
+  getExecutionRow,
+  getStoredDataRow,
+  processings,
+  rowToExecution,
+  rowToStoredData,
+  setExecutionStatus,
+  type ExecutionRow,
+  type StoredDataRow,
+} from './records';
+
+export { processingMigrations } from './migrations';
+export { getStoredDataRow, rowToStoredData, setStoredDataStatus } from './records';
+
+/** Processings, executions and stored data: checked uploads become stored data with fixity proven. */
+export function createProcessing(deps: Deps): Capability & { storage: Storage } {
+  const { store, jobs, config } = deps;
+  const db = store.db;
+  const storage = storageFromConfig(config, deps.pool);
+  const storageType = storage.kind === 's3' ? 'S3' : 'FILESYSTEM';
+
+  const get = (id: string) => rowToExecution(db, getExecutionRow(db, id));
+
+  const launch = (id: string, retry: boolean) =>
+    store.transact((tx) => {
+      const e = getExecutionRow(tx.db, id);
+      const uploadIds = JSON.parse(e.uploads) as string[];
+      if (!retry) {
+        if (e.status !== 'CREATED') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a CREATED execution can be launched.`);
+        const processing = processings.find((p) => p._id === e.processing)!;
+        for (const uid of uploadIds) {
+          const u = getUploadRow(tx.db, uid);
+          if (u.status !== 'CLOSED') throw new FondsError('CONFLICT', `Upload '${u.name}' is ${u.status}; it must be CLOSED (checked) to be processed.`, { upload: uid });
+          for (const check of processing.required_checks) {
+            const status = check._id === 'archive' ? u.archive_check : u.standard_check;
+            if (status !== 'SUCCESS') {
+              throw new FondsError('CHECK_FAILED', `Upload '${u.name}' has not passed the required check "${check.name}" (${check._id}: ${status}); the execution cannot be launched.`, {
+                upload: uid,
+                check: check._id,
+                status,
+              });
+            }
+          }
+        }
+        // the files to copy: later uploads overwrite earlier ones at the same path
+        const insert = tx.db.prepare(
+          `INSERT OR REPLACE INTO execution_files (execution_id, upload_id, source, path, size, md5, sha256)
+           SELECT ?, upload_id, source, path, size, md5, sha256 FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND error IS NULL AND md5 IS NOT NULL`,
+        );
+        for (const uid of uploadIds) insert.run(id, uid);
+      } else {
+        if (e.status !== 'FAILURE') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a FAILURE can be retried.`);
+        const n = tx.db.prepare(`UPDATE execution_files SET status = 'pending', error = NULL WHERE execution_id = ? AND status = 'failed'`).run(id).changes;
+        if (n === 0) throw new FondsError('CONFLICT', `Execution ${id} has no failed file to retry.`);
+        tx.event({ kind: 'execution', objectId: id, type: 'retry', payload: { files: n } });
+      }
+      setExecutionStatus(tx, id, 'WAITING', { files: filesSummary(tx.db, id).total });
+      tx.enqueue({ kind: EXECUTE_JOB, payload: { executionId: id }, objectKind: 'execution', objectId: id, maxAttempts: 3 });
+      return rowToExecution(tx.db, getExecutionRow(tx.db, id));
+    });
+
+  return {
+    storage,
+    jobs: { [EXECUTE_JOB]: createExecuteJob(deps, storage) as never },
+    async stop() {
+      await storage.close?.();
+    },
+    handlers: {
+      'processings.list': () => processings,
+      'processings.get': ({ id }) => {
+        const p = processings.find((x) => x._id === id);
+        if (!p) throw new FondsError('NOT_FOUND', `Processing ${id} does not exist (known: ${processings.map((x) => x._id).join(', ')}).`);
+        return p;
+      },
+      'executions.create': ({ processing, inputs, output, parameters }) =>
+        store.transact((tx) => {
+          if (!processings.some((p) => p._id === processing)) throw new FondsError('NOT_FOUND', `Processing ${processing} does not exist.`);
+          for (const uid of inputs.upload) {
+            const u = getUploadRow(tx.db, uid);
+            if (u.status === 'DELETED') throw new FondsError('CONFLICT', `Upload '${u.name}' was deleted.`);
+          }
+          const now = nowIso();
+          let storedDataId: string;
+          if ('_id' in output.stored_data) {
+            storedDataId = getStoredDataRow(tx.db, output.stored_data._id).id;
+            tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'update.planned', payload: { uploads: inputs.upload } });
+          } else {
+            storedDataId = randomUUID();
+            const tags = Object.fromEntries(output.stored_data.storage_tags.map((t) => [t, t]));
+            tx.db
+              .prepare(
+                `INSERT INTO stored_data (id, name, status, storage_type, storage_label, tags, creation, last_change) VALUES (?, ?, 'CREATED', ?, ?, ?, ?, ?)`,
+              )
+              .run(storedDataId, output.stored_data.name, storageType, storage.label, JSON.stringify(tags), now, now);
+            tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'created', payload: { name: output.stored_data.name, storage: storage.label } });
+          }
+          const id = randomUUID();
+          tx.db
+            .prepare(`INSERT INTO executions (id, processing, status, stored_data_id, uploads, parameters, creation) VALUES (?, ?, 'CREATED', ?, ?, ?, ?)`)
+            .run(id, processing, storedDataId, JSON.stringify(inputs.upload), JSON.stringify(parameters), now);
+          tx.event({ kind: 'execution', objectId: id, type: 'created', payload: { processing, uploads: inputs.upload, storedData: storedDataId } });
+          return rowToExecution(tx.db, getExecutionRow(tx.db, id));
+        }),
+      'executions.launch': ({ id }) => launch(id, false),
+      'executions.retryFailed': ({ id }) => launch(id, true),
+      'executions.get': ({ id }) => get(id),
+      'executions.list': ({ status, offset, limit }) => {
+        const where = status ? 'WHERE status = ?' : '';
+        const args = status ? [status] : [];
+        const total = db.prepare(`SELECT count(*) FROM executions ${where}`).pluck().get(...args) as number;
+        const rows = db.prepare(`SELECT * FROM executions ${where} ORDER BY creation DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as ExecutionRow[];
+        return { items: rows.map((r) => rowToExecution(db, r)), total, offset } satisfies Page<Execution>;
+      },
+      'executions.cancel': ({ id }) => {
+        const e = getExecutionRow(db, id);
+        if (e.status !== 'WAITING' && e.status !== 'PROGRESS') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; there is nothing to cancel.`);
+        jobs.cancelFor('execution', id);
+        return get(id);
+      },
+      'executions.files': ({ id, status, offset, limit }) => {
+        getExecutionRow(db, id);
+        const where = status ? 'AND status = ?' : '';
+        const args = status ? [id, status] : [id];
+        const total = db.prepare(`SELECT count(*) FROM execution_files WHERE execution_id = ? ${where}`).pluck().get(...args) as number;
+        const rows = db
+          .prepare(`SELECT upload_id, path, size, status, error, replaced_md5 FROM execution_files WHERE execution_id = ? ${where} ORDER BY status = 'failed' DESC, path LIMIT ? OFFSET ?`)
+          .all(...args, limit, offset) as Array<{ upload_id: string; path: string; size: number; status: ExecutionFile['status']; error: string | null; replaced_md5: string | null }>;
+        return {
+          items: rows.map((r) => ({ upload: r.upload_id, path: r.path, size: r.size, status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.replaced_md5 ? { replacedMd5: r.replaced_md5 } : {}) })),
+          total,
+          offset,
+        };
+      },
+      'executions.timeline': ({ id, offset, limit }) => {
+        getExecutionRow(db, id);
+        return timeline(db, 'execution', id, offset, limit);
+      },
+      'storedData.list': ({ status, offset, limit }) => {
+        const where = status ? 'WHERE status = ?' : `WHERE status != 'DELETED'`;
+        const args = status ? [status] : [];
+        const total = db.prepare(`SELECT count(*) FROM stored_data ${where}`).pluck().get(...args) as number;
+        const rows = db.prepare(`SELECT * FROM stored_data ${where} ORDER BY creation DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as StoredDataRow[];
+        return { items: rows.map(rowToStoredData), total, offset };
+      },
+      'storedData.get': ({ id }) => rowToStoredData(getStoredDataRow(db, id)),
+      'storedData.files': ({ id, offset, limit }) => {
+        getStoredDataRow(db, id);
+        const total = db.prepare('SELECT count(*) FROM stored_files WHERE stored_data_id = ?').pluck().get(id) as number;
+        const rows = db
+          .prepare('SELECT path, size, md5, sha256, verified_at FROM stored_files WHERE stored_data_id = ? ORDER BY path LIMIT ? OFFSET ?')
+          .all(id, limit, offset) as Array<{ path: string; size: number; md5: string; sha256: string; verified_at: string | null }>;
+        return {
+          items: rows.map((r): StoredFile => ({ path: r.path, size: r.size, md5: r.md5, sha256: r.sha256, ...(r.verified_at ? { verifiedAt: r.verified_at } : {}) })),
+          total,
+          offset,
+        };
+      },
+      'storedData.timeline': ({ id, offset, limit }) => {
+        getStoredDataRow(db, id);
+        return timeline(db, 'stored_data', id, offset, limit);
+      },
+      'uploads.delete': ({ id }) => deleteUpload(deps, id),
+    },
+  };
+}
+

@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkNames } from '../../../src-shared/domain/upload';
+import type { Execution, ExecutionStatus, Processing, StoredData, StoredDataStatus } from '../../../src-shared/domain/execution';
+import { executionTransitions } from '../../../src-shared/domain/execution';
+import { FondsError } from '../../../src-shared/errors';
+import type { Deps } from '../capability';
+import { nowIso, type Tx } from '../db/store';
+import { getUploadRow, rowToUpload, setUploadStatus, sourcesOf } from '../intake/uploads';
+
+/** The catalog: the seed's archive-to-archive processing ("Recopie d'une archive livrée"). */
+export const processings: Processing[] = [
+  {
+    _id: 'archive-to-archive',
+    name: "Recopie d'une archive livrée",
+    description:
+      "Génération ou mise à jour d'une donnée stockée ARCHIVE à partir d'une archive livrées. Si un fichier livré existait déjà dans la donnée en sortie, celui ci va écraser l'ancienne version",
+    priority: 'STANDARD',
+    input_types: { upload: ['ARCHIVE'], stored_data: [] },
+    output_type: { stored_data: 'ARCHIVE', storage: ['S3', 'FILESYSTEM'] },
+    parameters: [],
+    required_checks: [
+      { _id: 'archive', ...checkNames.archive },
+      { _id: 'standard', ...checkNames.standard },
+    ],
+  },
+];
+
+export interface StoredDataRow {
+  id: string;
+  name: string;
+  type: 'ARCHIVE';
+  status: StoredDataStatus;
+  storage_type: 'S3' | 'FILESYSTEM';
+  storage_label: string;
+  tags: string;
+  size: number;
+  files: number;
+  srs: string | null;
+  description: string | null;
+  edition_from: string | null;
+  edition_to: string | null;
+  extent: string | null;
+  verified: number;
+  creation: string;
+  last_change: string;
+}
+
+export interface ExecutionRow {
+  id: string;
+  processing: string;
+  status: ExecutionStatus;
+  stored_data_id: string;
+  uploads: string;
+  parameters: string;
+  reason: string | null;
+  creation: string;
+  launch: string | null;
+  start: string | null;
+  finish: string | null;
+}
+
+export function getStoredDataRow(db: Deps['store']['db'], id: string): StoredDataRow {
+  const row = db.prepare('SELECT * FROM stored_data WHERE id = ?').get(id) as StoredDataRow | undefined;
+  if (!row) throw new FondsError('NOT_FOUND', `Stored data ${id} does not exist.`, { id });
+  return row;
+}
+
+export function getExecutionRow(db: Deps['store']['db'], id: string): ExecutionRow {
+  const row = db.prepare('SELECT * FROM executions WHERE id = ?').get(id) as ExecutionRow | undefined;
+  if (!row) throw new FondsError('NOT_FOUND', `Execution ${id} does not exist.`, { id });
+  return row;
+}
+
+export function rowToStoredData(r: StoredDataRow): StoredData {
+  return {
+    _id: r.id,
+    name: r.name,
+    type: r.type,
+    status: r.status,
+    ...(r.srs ? { srs: r.srs } : {}),
+    ...(r.description ? { description: r.description } : {}),
+    storage: { type: r.storage_type, labels: [r.storage_label] },
+    size: r.size,
+    type_infos: { files_number: r.files },
+    tags: JSON.parse(r.tags),
+    verified: r.verified === 1,
+    creation: r.creation,
+    last_event: { title: r.status, date: r.last_change },
+    ...(r.edition_from || r.edition_to ? { edition: { ...(r.edition_from ? { from: r.edition_from } : {}), ...(r.edition_to ? { to: r.edition_to } : {}) } } : {}),
+    ...(r.extent ? { extent: JSON.parse(r.extent) } : {}),
+  };
+}
+
+/** Moves a stored data to a status, with an event on its timeline. */
+export function setStoredDataStatus(tx: Tx, id: string, to: StoredDataStatus, payload: Record<string, unknown> = {}): void {
+  const row = getStoredDataRow(tx.db, id);
+  if (row.status === to) return;
+  tx.db.prepare('UPDATE stored_data SET status = ?, last_change = ? WHERE id = ?').run(to, nowIso(), id);
+  tx.event({ kind: 'stored_data', objectId: id, type: `status.${to}`, payload: { from: row.status, to, ...payload } });
+}
+
+/** Moves an execution to a status (the state machine forbids the rest), stamping its times. */
+export function setExecutionStatus(tx: Tx, id: string, to: ExecutionStatus, payload: Record<string, unknown> = {}, reason?: string): void {
+  const row = getExecutionRow(tx.db, id);
+  if (row.status !== to && !executionTransitions[row.status].includes(to)) {
+    throw new FondsError('CONFLICT', `Execution ${id} is ${row.status} and cannot become ${to}.`, { status: row.status });
+  }
+  const now = nowIso();
+  const stamp = to === 'WAITING' ? ', launch = @now, finish = NULL' : to === 'PROGRESS' ? ', start = coalesce(start, @now)' : to === 'SUCCESS' || to === 'FAILURE' ? ', finish = @now' : '';
+  tx.db.prepare(`UPDATE executions SET status = @to, reason = @reason ${stamp} WHERE id = @id`).run({ to, reason: reason ?? null, now, id });
+  tx.event({ kind: 'execution', objectId: id, type: `status.${to}`, payload: { from: row.status, to, ...(reason ? { reason } : {}), ...payload } });
+}
+
+export function filesSummary(db: Deps['store']['db'], id: string): Execution['files'] {
+  const r = db
+    .prepare(
+      `SELECT count(*) AS total, sum(status = 'pending') AS pending, sum(status = 'verified') AS verified, sum(status = 'failed') AS failed,
+              coalesce(sum(CASE WHEN status = 'verified' THEN size END), 0) AS bytes, coalesce(sum(size), 0) AS totalBytes
+       FROM execution_files WHERE execution_id = ?`,
+    )
+    .get(id) as Record<string, number | null>;
+  return {
+    total: r.total ?? 0,
+    pending: r.pending ?? 0,
+    verified: r.verified ?? 0,
+    failed: r.failed ?? 0,
+    bytes: r.bytes ?? 0,
+    totalBytes: r.totalBytes ?? 0,
+  };
+}
+
+export function rowToExecution(db: Deps['store']['db'], r: ExecutionRow): Execution {
+  const processing = processings.find((p) => p._id === r.processing)!;
+  const sd = getStoredDataRow(db, r.stored_data_id);
+  const uploads = (JSON.parse(r.uploads) as string[]).map((uid) => {
+    const u = db.prepare('SELECT id, name, status, srs FROM uploads WHERE id = ?').get(uid) as { id: string; name: string; status: string; srs: string | null } | undefined;
+    return { type: 'ARCHIVE' as const, name: u?.name ?? '(deleted)', status: u?.status ?? 'DELETED', ...(u?.srs ? { srs: u.srs } : {}), _id: uid };
+  });
+  return {
+    _id: r.id,
+    processing: { name: processing.name, _id: processing._id },
+    status: r.status,
+    creation: r.creation,
+    ...(r.launch ? { launch: r.launch } : {}),
+    ...(r.start ? { start: r.start } : {}),
+    ...(r.finish ? { finish: r.finish } : {}),
+    inputs: { upload: uploads, stored_data: [] },
+    output: { stored_data: { name: sd.name, type: 'ARCHIVE', status: sd.status, _id: sd.id } },
+    parameters: JSON.parse(r.parameters),
+    files: filesSummary(db, r.id),
+    ...(r.reason ? { reason: r.reason } : {}),
+  };
+}
+
+/**
+ * Deletes an upload once what it fed is safely stored: refused while an execution that used it is
+ * not a verified SUCCESS. Staged files (pushed over HTTP, owned by Fonds) are removed; files that
+ * were checked in place belong to the user and are never touched.
+ */
+export async function deleteUpload(deps: Deps, id: string) {
+  const db = deps.store.db;
+  const u = getUploadRow(db, id);
+  if (u.status === 'CHECKING') throw new FondsError('CONFLICT', `Upload '${u.name}' is being checked; cancel the check first.`);
+  if (u.status === 'DELETED') return rowToUpload(u);
+  const executions = (db.prepare('SELECT * FROM executions').all() as ExecutionRow[]).filter((e) => (JSON.parse(e.uploads) as string[]).includes(id));
+  const blocking = executions.filter((e) => e.status !== 'SUCCESS' || getStoredDataRow(db, e.stored_data_id).verified !== 1);
+  if (blocking.length) {
+    throw new FondsError('CONFLICT', `Upload '${u.name}' fed execution ${blocking[0].id}, which is ${blocking[0].status} and not verified; it cannot be deleted yet.`, {
+      execution: blocking[0].id,
+    });
+  }
+  if (u.staged) {
+    for (const s of sourcesOf(u)) {
+      if (path.resolve(s.path).startsWith(path.resolve(deps.config.dataDir, 'staging') + path.sep)) await fs.promises.rm(s.path, { recursive: true, force: true });
+    }
+  }
+  return deps.store.transact((tx) => {
+    setUploadStatus(tx, id, 'DELETED', { stagedFilesRemoved: u.staged === 1, executions: executions.map((e) => e.id) });
+    return rowToUpload(getUploadRow(tx.db, id));
+  });
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { FondsError } from '../../../src-shared/errors';
+import { ioMessage, type HashPool } from '../fixity/hash-pool';
+import { resolveInside } from '../paths';
+import type { Fixity, PutOptions, Storage } from './storage';
+
+/**
+ * Stored data in a local folder. A copy goes to a temporary name in the target folder through the
+ * hash pool (read once: hashed and written in the same pass), is fsynced, then renamed; verify
+ * reads the stored file back and hashes it again.
+ */
+export class LocalStorage implements Storage {
+  readonly kind = 'local' as const;
+  readonly label: string;
+
+  constructor(
+    private readonly root: string,
+    private readonly pool: HashPool,
+  ) {
+    this.label = root;
+    fs.mkdirSync(root, { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    return resolveInside(this.root, key);
+  }
+
+  async put(key: string, source: string, opts: PutOptions = {}): Promise<Fixity> {
+    const target = this.pathOf(key);
+    await mkdirOrExplain(path.dirname(target));
+    const temp = path.join(path.dirname(target), `.fonds-part-${randomUUID()}`);
+    try {
+      const { size, hashes } = await this.pool.hash({ path: source, algorithms: ['md5', 'sha256'], copyTo: temp, fsync: true, signal: opts.signal, onBytes: opts.onBytes });
+      await fs.promises.rename(temp, target);
+      return { size, md5: hashes.md5!, sha256: hashes.sha256! };
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  async verify(key: string, expected: Fixity, opts: PutOptions = {}): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const target = this.pathOf(key);
+    const st = await fs.promises.stat(target).catch(() => undefined);
+    if (!st) return { ok: false, reason: `${key}: missing from storage after the copy` };
+    if (st.size !== expected.size) return { ok: false, reason: `${key}: ${st.size} bytes stored, ${expected.size} expected` };
+    const { hashes } = await this.pool.hash({ path: target, algorithms: ['md5', 'sha256'], signal: opts.signal, onBytes: opts.onBytes });
+    if (hashes.md5 !== expected.md5) return { ok: false, reason: `${key}: stored MD5 ${hashes.md5} differs from ${expected.md5}` };
+    if (hashes.sha256 !== expected.sha256) return { ok: false, reason: `${key}: stored SHA-256 ${hashes.sha256} differs from ${expected.sha256}` };
+    return { ok: true };
+  }
+
+  async stat(key: string): Promise<{ size: number } | undefined> {
+    const st = await fs.promises.stat(this.pathOf(key)).catch(() => undefined);
+    return st?.isFile() ? { size: st.size } : undefined;
+  }
+
+  async read(key: string): Promise<Readable> {
+    return fs.createReadStream(this.pathOf(key));
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.promises.rm(this.pathOf(key), { force: true });
+  }
+}
+
+async function mkdirOrExplain(dir: string): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { recursive: true });
+    // a recursive mkdir can report success on a read-only file system: ask once more, plainly
+    if (!(await fs.promises.stat(dir).catch(() => undefined))) await fs.promises.mkdir(dir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EEXIST') return;
+    throw new FondsError('IO_ERROR', ioMessage(dir, e.code ?? 'EIO', e.message), { errno: e.code });
+  }
+}

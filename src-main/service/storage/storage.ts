@@ -1,0 +1,36 @@
+import type { Readable } from 'node:stream';
+
+/** The two checksums Fonds keeps for every stored file. */
+export interface Fixity {
+  size: number;
+  md5: string;
+  sha256: string;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+  /** bytes read since the last call */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * Where stored data lives: a local folder (default) or an S3 bucket. Keys are '/'-separated
+ * relative paths, validated before use; an implementation never writes outside its root/prefix.
+ */
+export interface Storage {
+  readonly kind: 'local' | 's3';
+  /** a label for people: the folder or bucket/prefix */
+  readonly label: string;
+  /**
+   * Copies a local file to `key`, reading each byte once (the same pass hashes it), atomically:
+   * nothing appears under `key` unless the whole file was written. Returns what was read.
+   */
+  put(key: string, source: string, opts?: PutOptions): Promise<Fixity>;
+  /** Proves the stored object matches `expected`; resolves with a reason when it does not. */
+  verify(key: string, expected: Fixity, opts?: PutOptions): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** Size of the stored object, or undefined when absent. */
+  stat(key: string): Promise<{ size: number } | undefined>;
+  read(key: string): Promise<Readable>;
+  delete(key: string): Promise<void>;
+  close?(): Promise<void>;
+}
