@@ -70,11 +70,18 @@ export class LocalStorage implements Storage {
 async function mkdirOrExplain(dir: string): Promise<void> {
   try {
     await fs.promises.mkdir(dir, { recursive: true });
-    // a recursive mkdir can report success on a read-only file system: ask once more, plainly
-    if (!(await fs.promises.stat(dir).catch(() => undefined))) await fs.promises.mkdir(dir);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EEXIST') return;
+    let e = err as NodeJS.ErrnoException;
+    // a recursive mkdir reports ENOENT for what is really EROFS, EACCES...: ask the first missing folder plainly
+    if (e.code === 'ENOENT') {
+      let missing = dir;
+      while (!fs.existsSync(path.dirname(missing)) && path.dirname(missing) !== missing) missing = path.dirname(missing);
+      try {
+        await fs.promises.mkdir(missing);
+      } catch (plain) {
+        e = plain as NodeJS.ErrnoException;
+      }
+    }
     throw new FondsError('IO_ERROR', ioMessage(dir, e.code ?? 'EIO', e.message), { errno: e.code });
   }
 }
