@@ -179,7 +179,8 @@ describe('Entrepot-shaped API', () => {
     cleanups.push(() => srv.close());
     const base = `${srv.url}/api/datastores/default`;
     const h = { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' };
-    const get = async (p: string) => (await fetch(base + p, { headers: h })).json();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked field by field below
+    const get = async (p: string): Promise<any> => (await fetch(base + p, { headers: h })).json();
     const processings = await get('/processings');
     expect(processings[0]._id).toBe('archive-to-archive');
     const p = await get('/processings/archive-to-archive');
@@ -192,7 +193,7 @@ describe('Entrepot-shaped API', () => {
       body: JSON.stringify({ processing: 'archive-to-archive', inputs: { upload: [up] }, output: { stored_data: { name: 'Données départementales', storage_tags: ['ARCHIVE'] } } }),
     });
     expect(created.status).toBe(201);
-    const ex = await created.json();
+    const ex = await (created.json() as ReturnType<typeof get>);
     expect(ex).toMatchObject({ processing: { name: "Recopie d'une archive livrée", _id: 'archive-to-archive' }, status: 'CREATED', inputs: { upload: [{ type: 'ARCHIVE', status: 'CLOSED', _id: up }], stored_data: [] }, output: { stored_data: { name: 'Données départementales', type: 'ARCHIVE', status: 'CREATED' } }, parameters: {} });
     expect(ex.creation).toMatch(/^\d{4}-\d{2}-\d{2}T/);
     expect((await fetch(`${base}/processings/executions/${ex._id}/launch`, { method: 'POST', headers: h })).status).toBe(200);

@@ -59,6 +59,11 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
       const e = getExecutionRow(db, id);
       if (e.status !== 'WAITING' && e.status !== 'PROGRESS') return;
       const storedDataId = e.stored_data_id;
+      if (e.status === 'PROGRESS') {
+        // resumed after a crash: a copy that was cut short left a temporary file
+        const swept = (await storage.sweep?.(storedDataId)) ?? 0;
+        if (swept) store.transact((tx) => tx.event({ kind: 'execution', objectId: id, type: 'resumed', payload: { temporaryFilesRemoved: swept } }));
+      }
       store.transact((tx) => {
         setExecutionStatus(tx, id, 'PROGRESS', { attempt: ctx.attempt });
         setStoredDataStatus(tx, storedDataId, 'GENERATING', { execution: id });

@@ -65,6 +65,14 @@ export class LocalStorage implements Storage {
   async delete(key: string): Promise<void> {
     await fs.promises.rm(this.pathOf(key), { force: true });
   }
+
+  async sweep(prefix: string): Promise<number> {
+    const top = this.pathOf(prefix);
+    const entries = await fs.promises.readdir(top, { recursive: true, withFileTypes: true }).catch(() => []);
+    const temps = entries.filter((e) => e.isFile() && e.name.startsWith('.fonds-part-'));
+    await Promise.all(temps.map((e) => fs.promises.rm(path.join(e.parentPath, e.name), { force: true })));
+    return temps.length;
+  }
 }
 
 async function mkdirOrExplain(dir: string): Promise<void> {

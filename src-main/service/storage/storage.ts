@@ -32,5 +32,11 @@ export interface Storage {
   stat(key: string): Promise<{ size: number } | undefined>;
   read(key: string): Promise<Readable>;
   delete(key: string): Promise<void>;
+  /**
+   * Removes what a crashed copy left under `prefix` (temporary files). Local only: on S3 an
+   * incomplete multipart upload is invisible; a bucket lifecycle rule
+   * (AbortIncompleteMultipartUpload) reclaims its parts.
+   */
+  sweep?(prefix: string): Promise<number>;
   close?(): Promise<void>;
 }
