@@ -3,6 +3,7 @@
  * App.vue shows the one named by the address's hash (#uploads, #messages, ...).
  */
 import type { Component } from 'vue';
+import ExecutionsView from './ExecutionsView.vue';
 import UploadsView from './UploadsView.vue';
 
 export interface Screen {
@@ -12,4 +13,7 @@ export interface Screen {
   component: Component;
 }
 
-export const screens: Screen[] = [{ id: 'uploads', label: 'nav.uploads', component: UploadsView }];
+export const screens: Screen[] = [
+  { id: 'uploads', label: 'nav.uploads', component: UploadsView },
+  { id: 'executions', label: 'nav.executions', component: ExecutionsView },
+];
