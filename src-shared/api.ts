@@ -178,6 +178,19 @@ export const commands = {
   'storedData.get': command<StoredData>()(z.object({ id }), 'One stored data.'),
   'storedData.files': command<Page<StoredFile>>()(z.object({ id, ...page }), 'The files of a stored data with their checksums.'),
   'storedData.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Every event of a stored data, newest first.'),
+  'storedData.patch': command<StoredData>()(
+    z.object({
+      id,
+      name: z.string().min(1).max(500).optional(),
+      description: z.string().max(10_000).optional(),
+      tags: z.record(z.string().max(200), z.string().max(2000)).optional(),
+      srs: z.string().max(100).optional(),
+      edition: z.object({ from: z.string().max(40).optional(), to: z.string().max(40).optional() }).optional(),
+      /** GeoJSON Polygon or MultiPolygon (WGS84, ≤ 5000 positions), or null to remove it; checked by validateExtent */
+      extent: z.unknown().optional(),
+    }),
+    "Edit a stored data's metadata: name, description, tags, edition dates, GeoJSON extent (seed 002's PATCH).",
+  ),
   'uploads.delete': command<Upload>()(
     z.object({ id }),
     "Delete an upload after a verified execution: its staged files are removed; files checked in place are the user's and stay.",

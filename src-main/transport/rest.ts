@@ -69,6 +69,11 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
       datastore(params);
       sendJson(res, 200, await call('storedData.get', { id: id(params) }, ctx));
     }),
+    route('PATCH', '/stored_data/(?<id>[^/]+)', async ({ req, res, params, ctx }) => {
+      datastore(params);
+      const body = (await readJson(req, maxBodyBytes)) as Record<string, unknown>;
+      sendJson(res, 200, await call('storedData.patch', { ...body, id: id(params) }, ctx));
+    }),
     route('GET', '/uploads', async ({ res, params, url, ctx }) => {
       datastore(params);
       const page = await call('uploads.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);

@@ -54,3 +54,13 @@ export function requireOrSkip(available: boolean, what: string): boolean {
   console.warn(`\n*** SKIPPED: ${what} is not available on this machine ***\n`);
   return false;
 }
+
+/** The PATCH stored_data body of seed 002, read from the seed itself. */
+export function seedPatchBody(): { edition: { from: string; to: string }; extent: import('geojson').MultiPolygon } {
+  const seed = fs.readdirSync(path.join(sharedDir, 'seeds')).find((f) => f.startsWith('002_'))!;
+  const text = fs.readFileSync(path.join(sharedDir, 'seeds', seed), 'utf8');
+  const after = text.slice(text.indexOf('??? PATCH'));
+  const block = /```json\n([\s\S]*?)\n```/.exec(after)![1];
+  return JSON.parse(block);
+}
+

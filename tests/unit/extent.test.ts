@@ -1,18 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import type { MultiPolygon, Position } from 'geojson';
+import type { Position } from 'geojson';
 import { describe, expect, it } from 'vitest';
 import { countPositions, MAX_EXTENT_POSITIONS, simplifyToFit, validateEdition, validateExtent } from '../../src-shared/domain/extent';
-import { sharedDir } from '../helpers/util';
-
-/** The PATCH stored_data body of seed 002, read from the seed itself. */
-export function seedPatchBody(): { edition: { from: string; to: string }; extent: MultiPolygon } {
-  const seed = fs.readdirSync(path.join(sharedDir, 'seeds')).find((f) => f.startsWith('002_'))!;
-  const text = fs.readFileSync(path.join(sharedDir, 'seeds', seed), 'utf8');
-  const after = text.slice(text.indexOf('??? PATCH'));
-  const block = /```json\n([\s\S]*?)\n```/.exec(after)![1];
-  return JSON.parse(block);
-}
+import { seedPatchBody } from '../helpers/util';
 
 /** A circle-ish polygon with n distinct vertices (n + 1 positions, closed). */
 function circle(n: number, cx = 2, cy = 46, r = 1): Position[] {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { validateEdition, validateExtent } from '../../../src-shared/domain/extent';
 import type { Page } from '../../../src-shared/api';
 import type { Execution, ExecutionFile, StoredFile } from '../../../src-shared/domain/execution';
 import { FondsError } from '../../../src-shared/errors';
@@ -171,7 +173,71 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         return timeline(db, 'stored_data', id, offset, limit);
       },
       'uploads.delete': ({ id }) => deleteUpload(deps, id),
+      'storedData.patch': (input, ctx) => patchStoredData(deps, input, ctx),
     },
   };
 }
 
+
+/**
+ * Edits a stored data's metadata. The extent is checked (closed rings, ranges, self-intersections,
+ * antimeridian, ≤ 5000 positions) and stored as a MultiPolygon; every change is an event with who,
+ * before and after.
+ */
+export function patchStoredData(
+  deps: Deps,
+  input: { id: string; name?: string; description?: string; tags?: Record<string, string>; srs?: string; edition?: { from?: string; to?: string }; extent?: unknown },
+  ctx: { transport: string; clientId?: string },
+) {
+  const { store } = deps;
+  return store.transact((tx) => {
+    const row = getStoredDataRow(tx.db, input.id);
+    const before = rowToStoredData(row);
+    const set: Record<string, unknown> = {};
+    if (input.name !== undefined) set.name = input.name;
+    if (input.description !== undefined) set.description = input.description;
+    if (input.tags !== undefined) set.tags = JSON.stringify(input.tags);
+    if (input.srs !== undefined) set.srs = input.srs;
+    if (input.edition !== undefined) {
+      const edition = { from: input.edition.from ?? before.edition?.from, to: input.edition.to ?? before.edition?.to };
+      const problems = validateEdition(edition);
+      const field = Object.keys(problems)[0] as 'from' | 'to' | undefined;
+      if (field) throw new FondsError('INVALID_INPUT', `edition.${field}: ${problems[field]}`, { issues: Object.entries(problems).map(([f, m]) => ({ field: `edition.${f}`, message: m })) });
+      set.edition_from = edition.from ?? null;
+      set.edition_to = edition.to ?? null;
+    }
+    if (input.extent !== undefined) {
+      if (input.extent === null) set.extent = null;
+      else {
+        const check = validateExtent(input.extent);
+        if (!check.ok) {
+          throw new FondsError('INVALID_INPUT', `extent: ${check.problems.map((p) => p.message).join(' ')}`, {
+            issues: check.problems.map((p) => ({ field: `extent${p.path ? '.' + p.path : ''}`, message: p.message, rule: p.rule, ...(p.at ? { at: p.at } : {}) })),
+            positions: check.positions,
+          });
+        }
+        set.extent = JSON.stringify(check.extent);
+      }
+    }
+    const keys = Object.keys(set);
+    if (!keys.length) return before;
+    tx.db.prepare(`UPDATE stored_data SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, last_change = @now WHERE id = @id`).run({ ...set, now: nowIso(), id: input.id });
+    const after = rowToStoredData(getStoredDataRow(tx.db, input.id));
+    const fields = ['name', 'description', 'tags', 'srs', 'edition', 'extent'] as const;
+    const changed = fields.filter((f) => JSON.stringify(before[f] ?? null) !== JSON.stringify(after[f] ?? null));
+    if (changed.length) {
+      tx.event({
+        kind: 'stored_data',
+        objectId: input.id,
+        type: 'metadata.changed',
+        payload: {
+          who: ctx.clientId && ctx.clientId !== 'token' ? ctx.clientId : `${os.userInfo().username} (${ctx.transport})`,
+          fields: changed,
+          before: Object.fromEntries(changed.map((f) => [f, before[f] ?? null])),
+          after: Object.fromEntries(changed.map((f) => [f, after[f] ?? null])),
+        },
+      });
+    }
+    return after;
+  });
+}
