@@ -2,7 +2,7 @@ import { createI18n } from 'vue-i18n';
 
 const en = {
   app: { title: 'Fonds', connected: 'Connected', offline: 'Reconnecting…', language: 'Language' },
-  nav: { uploads: 'Uploads', executions: 'Executions' },
+  nav: { uploads: 'Uploads', executions: 'Executions', storedData: 'Stored data' },
   uploads: {
     title: 'Uploads',
     drop: 'Drop files, folders or BagIt bags here',
@@ -62,6 +62,21 @@ const en = {
       resumed: 'Resumed after an interruption; {n} temporary file(s) removed',
     },
   },
+  storedData: {
+    title: 'Stored data',
+    empty: 'No stored data yet: run an execution first.',
+    verified: 'fixity verified',
+    hasExtent: 'extent',
+    name: 'Name',
+    tags: 'Tags',
+    description: 'Description',
+    from: 'Edition from',
+    to: 'Edition to',
+    save: 'Save',
+    saved: 'Saved',
+    history: '{n} change(s)',
+    select: 'Select a stored data to edit its metadata and extent.',
+  },
   extent: {
     tools: 'Extent tools',
     map: 'Extent map',
@@ -81,7 +96,7 @@ const en = {
 
 const fr: typeof en = {
   app: { title: 'Fonds', connected: 'Connecté', offline: 'Reconnexion…', language: 'Langue' },
-  nav: { uploads: 'Livraisons', executions: 'Exécutions' },
+  nav: { uploads: 'Livraisons', executions: 'Exécutions', storedData: 'Données stockées' },
   uploads: {
     title: 'Livraisons',
     drop: 'Déposez ici des fichiers, des dossiers ou des sacs BagIt',
@@ -140,6 +155,21 @@ const fr: typeof en = {
       retry: 'Nouvelle tentative pour {files} fichier(s)',
       resumed: 'Reprise après interruption ; {n} fichier(s) temporaire(s) supprimé(s)',
     },
+  },
+  storedData: {
+    title: 'Données stockées',
+    empty: "Aucune donnée stockée : lancez d'abord une exécution.",
+    verified: 'intégrité vérifiée',
+    hasExtent: 'emprise',
+    name: 'Nom',
+    tags: 'Étiquettes',
+    description: 'Description',
+    from: 'Édition du',
+    to: 'Édition au',
+    save: 'Enregistrer',
+    saved: 'Enregistré',
+    history: '{n} modification(s)',
+    select: 'Sélectionnez une donnée stockée pour modifier ses métadonnées et son emprise.',
   },
   extent: {
     tools: "Outils d'emprise",

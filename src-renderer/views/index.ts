@@ -4,6 +4,7 @@
  */
 import type { Component } from 'vue';
 import ExecutionsView from './ExecutionsView.vue';
+import StoredDataView from './StoredDataView.vue';
 import UploadsView from './UploadsView.vue';
 
 export interface Screen {
@@ -16,4 +17,5 @@ export interface Screen {
 export const screens: Screen[] = [
   { id: 'uploads', label: 'nav.uploads', component: UploadsView },
   { id: 'executions', label: 'nav.executions', component: ExecutionsView },
+  { id: 'storedData', label: 'nav.storedData', component: StoredDataView },
 ];

@@ -1,0 +1,106 @@
+/** The extent editor in Chromium: draw with the mouse, save, reload, import the seed example. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { seedPatchBody, tempDir, writeTree } from '../helpers/util';
+
+let browser: Browser | undefined;
+let serve: ServeProcess | undefined;
+let page: Page;
+let storedDataId = '';
+const delivery = tempDir('fonds-e2e-extent-');
+
+async function api<T>(name: string, input: unknown): Promise<T> {
+  const res = await fetch(`${serve!.url}/api/call/${name}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${serve!.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(input),
+  });
+  const body = (await res.json()) as { result: T; error?: { message: string } };
+  if (body.error) throw new Error(body.error.message);
+  return body.result;
+}
+
+async function waitIdle(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 300 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  if (!browser) return;
+  serve = await startServe();
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  writeTree(delivery, { 'archive.7z': 'opaque archive bytes' });
+  const u = await api<{ _id: string }>('uploads.ingestPaths', { paths: [delivery] });
+  await waitIdle(async () => (await api<{ status: string }>('uploads.get', { id: u._id })).status === 'CLOSED');
+  const e = await api<{ _id: string; output: { stored_data: { _id: string } } }>('executions.create', {
+    processing: 'archive-to-archive',
+    inputs: { upload: [u._id] },
+    output: { stored_data: { name: 'Données départementales' } },
+  });
+  await api('executions.launch', { id: e._id });
+  await waitIdle(async () => (await api<{ status: string }>('executions.get', { id: e._id })).status === 'SUCCESS');
+  storedDataId = e.output.stored_data._id;
+  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+  await page.goto(`${serve.url}/#token=${serve.token}`);
+  await page.getByText('Connected').waitFor();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await serve?.stop();
+  fs.rmSync(delivery, { recursive: true, force: true });
+});
+
+describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') || process.env.CI === 'true')('extent editor in Chromium', () => {
+  it('draws a polygon with the mouse, saves it, and finds it again after a reload', async () => {
+    await page.getByTestId('nav-storedData').click();
+    await page.getByTestId('stored-item').filter({ hasText: 'Données départementales' }).click();
+    await page.getByTestId('extent-count').getByText('0 / 5000 positions').waitFor();
+    await page.getByTestId('extent-mode-draw').click();
+    const map = page.getByTestId('extent-map');
+    const box = (await map.boundingBox())!;
+    const at = (fx: number, fy: number) => ({ x: box.x + box.width * fx, y: box.y + box.height * fy });
+    for (const [fx, fy] of [[0.4, 0.35], [0.6, 0.35], [0.6, 0.6]]) {
+      const p = at(fx, fy);
+      await page.mouse.click(p.x, p.y);
+      await page.waitForTimeout(120);
+    }
+    const last = at(0.4, 0.6);
+    await page.mouse.dblclick(last.x, last.y);
+    await expect.poll(() => page.getByTestId('extent-count').textContent()).toBe('5 / 5000 positions');
+    await page.getByTestId('sd-from').fill('2021-09-01');
+    await page.getByTestId('sd-to').fill('2020-01-01');
+    await page.getByTestId('sd-to-error').getByText('before the start').waitFor();
+    await expect.poll(() => page.getByTestId('sd-save').isDisabled()).toBe(true);
+    await page.getByTestId('sd-to').fill('2022-09-30');
+    await page.getByTestId('sd-save').click();
+    await page.getByTestId('sd-saved').waitFor();
+    await page.screenshot({ path: path.join(artifactsDir, 'extent-drawn.png') });
+    await page.reload();
+    await page.getByText('Connected').waitFor();
+    await expect.poll(() => page.getByTestId('extent-count').textContent()).toBe('5 / 5000 positions');
+    expect(await page.getByTestId('sd-to').inputValue()).toBe('2022-09-30');
+    const saved = await api<{ extent: { type: string; coordinates: number[][][][] } }>('storedData.get', { id: storedDataId });
+    expect(saved.extent.type).toBe('MultiPolygon');
+    expect(saved.extent.coordinates[0][0]).toHaveLength(5);
+  });
+
+  it('imports the seed example dropped on the map and saves it', async () => {
+    const seed = JSON.stringify(seedPatchBody().extent);
+    await page.getByTestId('extent-map').evaluate((el, text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], 'france.geojson', { type: 'application/geo+json' }));
+      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, seed);
+    await expect.poll(() => page.getByTestId('extent-count').textContent()).toBe('49 / 5000 positions');
+    await page.getByTestId('sd-save').click();
+    await page.getByTestId('sd-saved').waitFor();
+    await page.waitForTimeout(400);
+    await page.screenshot({ path: path.join(artifactsDir, 'extent-seed.png') });
+    const saved = await api<{ extent: unknown }>('storedData.get', { id: storedDataId });
+    expect(saved.extent).toEqual(seedPatchBody().extent);
+  });
+});
