@@ -35,6 +35,8 @@ export const configSchema = z.object({
   storage: z.enum(['local', 's3']).default('local'),
   /** The local storage folder; empty = <dataDir>/storage. */
   storageDir: z.string().default(''),
+  /** Local copies made durable: 'batch' (one sync per batch, before they count as verified), 'file' (fsync each), 'none'. */
+  storageDurability: z.enum(['batch', 'file', 'none']).default('batch'),
   s3Endpoint: z.string().default(''),
   s3Region: z.string().default('us-east-1'),
   s3Bucket: z.string().default(''),

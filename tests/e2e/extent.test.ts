@@ -90,10 +90,16 @@ describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') |
 
   it('imports the seed example dropped on the map and saves it', async () => {
     const seed = JSON.stringify(seedPatchBody().extent);
+    // a file dropped from the desktop: a drop event carrying a File, built in the page
     await page.getByTestId('extent-map').evaluate((el, text) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([text], 'france.geojson', { type: 'application/geo+json' }));
-      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const w = el.ownerDocument.defaultView as unknown as {
+        DataTransfer: new () => { items: { add(f: unknown): void } };
+        File: new (parts: string[], name: string, o: { type: string }) => unknown;
+        DragEvent: new (type: string, init: object) => Event;
+      };
+      const dt = new w.DataTransfer();
+      dt.items.add(new w.File([text], 'france.geojson', { type: 'application/geo+json' }));
+      el.dispatchEvent(new w.DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     }, seed);
     await expect.poll(() => page.getByTestId('extent-count').textContent()).toBe('49 / 5000 positions');
     await page.getByTestId('sd-save').click();

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Progress } from '../../../src-shared/domain/upload';
 import type { Deps } from '../capability';
 import type { JobHandler } from '../db/jobs';
-import { nowIso } from '../db/store';
+import { nowIso, type Tx } from '../db/store';
 import { getUploadRow, sourcesOf, type Source } from '../intake/uploads';
 import type { Storage } from '../storage';
 import { deleteUpload, getExecutionRow, getStoredDataRow, setExecutionStatus, setStoredDataStatus } from './records';
@@ -19,8 +19,8 @@ interface FileRow {
   sha256: string;
 }
 
-/** Files copied at once: enough to overlap small files' latency, few enough to keep memory flat. */
-const PARALLEL_FILES = 4;
+/** Files in flight at once: enough for the hash pool to batch small files; buffers stay bounded. */
+const PARALLEL_FILES = 64;
 
 /**
  * Runs an execution: copies every pending file of its uploads into the stored data's storage (read
@@ -80,9 +80,15 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
         .prepare(`SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM execution_files WHERE execution_id = ? AND status != 'pending'`)
         .get(id) as { files: number; bytes: number };
       const next = db.prepare(
-        `SELECT rowid, upload_id, source, path, size, md5, sha256 FROM execution_files WHERE execution_id = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT 64`,
+        `SELECT rowid, upload_id, source, path, size, md5, sha256 FROM execution_files WHERE execution_id = ? AND status = 'pending' AND rowid > ? ORDER BY rowid LIMIT 512`,
       );
       const previous = db.prepare('SELECT md5 FROM stored_files WHERE stored_data_id = ? AND path = ?').pluck();
+      const markFailed = db.prepare(`UPDATE execution_files SET status = 'failed', error = ? WHERE rowid = ?`);
+      const markVerified = db.prepare(`UPDATE execution_files SET status = 'verified', error = NULL, replaced_md5 = ? WHERE rowid = ?`);
+      const upsertStored = db.prepare(
+        `INSERT INTO stored_files (stored_data_id, path, size, md5, sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (stored_data_id, path) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, verified_at = excluded.verified_at`,
+      );
       const started = Date.now();
       let copiedBytes = 0;
       let lastEvent = Date.now();
@@ -100,6 +106,27 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
       };
       store.transact((tx) => tx.event({ kind: 'execution', objectId: id, type: 'copy.started', payload: { files: totals.files, bytes: totals.bytes, resumedFrom: done.files, storage: storage.label } }));
 
+      // outcomes are committed in batches, after the storage made the batch durable
+      let pendingCommits: Array<(tx: Tx) => void> = [];
+      let lastFlush = Date.now();
+      let flushing: Promise<void> | undefined;
+      const flushCommits = async () => {
+        while (flushing) await flushing;
+        const batch = pendingCommits;
+        pendingCommits = [];
+        lastFlush = Date.now();
+        if (!batch.length) return;
+        flushing = (async () => {
+          await storage.flush?.();
+          store.transact((tx) => batch.forEach((c) => c(tx)));
+        })();
+        try {
+          await flushing;
+        } finally {
+          flushing = undefined;
+        }
+      };
+
       const copyOne = async (f: FileRow) => {
         const src = sourceOf(f.upload_id, f.source);
         const abs = path.join(src.base, f.path);
@@ -107,7 +134,7 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
         const expected = { size: f.size, md5: f.md5, sha256: f.sha256 };
         let error: string | undefined;
         try {
-          const got = await storage.put(key, abs, { signal: ctx.signal, onBytes: (n) => (copiedBytes += n) });
+          const got = await storage.put(key, abs, { signal: ctx.signal, sizeHint: f.size, expected, onBytes: (n) => (copiedBytes += n) });
           if (got.md5 !== f.md5 || got.sha256 !== f.sha256 || got.size !== f.size) {
             error = `${f.path}: the delivered file changed since it was checked (MD5 ${got.md5}, ${got.size} bytes; checked: ${f.md5}, ${f.size} bytes). The source is kept; check the upload again.`;
             await storage.delete(key).catch(() => undefined);
@@ -119,27 +146,23 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
           if (ctx.signal.aborted) throw err;
           error = err instanceof Error ? err.message : String(err);
         }
-        store.transact((tx) => {
+        pendingCommits.push((tx) => {
           if (error) {
-            tx.db.prepare(`UPDATE execution_files SET status = 'failed', error = ? WHERE rowid = ?`).run(error, f.rowid);
+            markFailed.run(error, f.rowid);
             tx.event({ kind: 'execution', objectId: id, type: 'file.failed', payload: { path: f.path, error } });
             return;
           }
           const old = previous.get(storedDataId, f.path) as string | undefined;
           const now = nowIso();
-          tx.db
-            .prepare(
-              `INSERT INTO stored_files (stored_data_id, path, size, md5, sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (stored_data_id, path) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, verified_at = excluded.verified_at`,
-            )
-            .run(storedDataId, f.path, f.size, f.md5, f.sha256, now);
-          tx.db.prepare(`UPDATE execution_files SET status = 'verified', error = NULL, replaced_md5 = ? WHERE rowid = ?`).run(old && old !== f.md5 ? old : null, f.rowid);
+          upsertStored.run(storedDataId, f.path, f.size, f.md5, f.sha256, now);
+          markVerified.run(old && old !== f.md5 ? old : null, f.rowid);
           if (old !== undefined && old !== f.md5) {
             const payload = { path: f.path, replacedMd5: old, md5: f.md5, execution: id };
             tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'file.replaced', payload });
             tx.event({ kind: 'execution', objectId: id, type: 'file.replaced', payload });
           }
         });
+        if (pendingCommits.length >= 256 || Date.now() - lastFlush > 250) await flushCommits();
         done.files++;
         done.bytes += f.size;
         ctx.progress(progress());
@@ -162,6 +185,7 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
           }),
         );
       }
+      await flushCommits();
       ctx.signal.throwIfAborted();
       store.transact((tx) => tx.event({ kind: 'execution', objectId: id, type: 'copy.finished', payload: { ...progress() } }));
       end(id);

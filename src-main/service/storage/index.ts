@@ -27,5 +27,5 @@ export function storageFromConfig(config: Config, pool: HashPool): Storage {
       verifyReread: config.s3VerifyReread,
     });
   }
-  return new LocalStorage(config.storageDir || path.join(config.dataDir, 'storage'), pool);
+  return new LocalStorage(config.storageDir || path.join(config.dataDir, 'storage'), pool, config.storageDurability);
 }

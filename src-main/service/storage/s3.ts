@@ -59,7 +59,7 @@ export class S3Storage implements Storage {
   async put(key: string, source: string, opts: PutOptions = {}): Promise<Fixity> {
     const Key = this.keyOf(key);
     const md5 = createHash('md5');
-    const sha256 = createHash('sha256');
+    const sha256 = opts.expected ? undefined : createHash('sha256');
     const partMd5s: Buffer[] = [];
     let part = createHash('md5');
     let inPart = 0;
@@ -68,7 +68,7 @@ export class S3Storage implements Storage {
     const hashing = new Transform({
       transform(chunk: Buffer, _enc, done) {
         md5.update(chunk);
-        sha256.update(chunk);
+        sha256?.update(chunk);
         size += chunk.length;
         let offset = 0;
         while (offset < chunk.length) {
@@ -105,7 +105,9 @@ export class S3Storage implements Storage {
       opts.signal?.removeEventListener('abort', onAbort);
     }
     if (inPart > 0 || partMd5s.length === 0) partMd5s.push(part.digest());
-    const fixity = { size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+    const digest = md5.digest('hex');
+    const same = opts.expected && digest === opts.expected.md5 && size === opts.expected.size;
+    const fixity = { size, md5: digest, sha256: sha256 ? sha256.digest('hex') : same ? opts.expected!.sha256 : '' };
     this.lastEtags.set(Key, partMd5s.length > 1 ? `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}` : fixity.md5);
     return fixity;
   }

@@ -9,6 +9,13 @@ export interface Fixity {
 
 export interface PutOptions {
   signal?: AbortSignal;
+  /** the file's size when known (small files travel in batches through the hash pool) */
+  sizeHint?: number;
+  /**
+   * What the source is known to hold (from its intake check). The copy pass then computes MD5
+   * only, which proves the same bytes were read; the SHA-256 is the intake's.
+   */
+  expected?: Fixity;
   /** bytes read since the last call */
   onBytes?: (n: number) => void;
 }
@@ -23,11 +30,17 @@ export interface Storage {
   readonly label: string;
   /**
    * Copies a local file to `key`, reading each byte once (the same pass hashes it), atomically:
-   * nothing appears under `key` unless the whole file was written. Returns what was read.
+   * nothing appears under `key` unless the whole file was written. Returns what was read (with
+   * `opts.expected`, the SHA-256 returned is the expected one when the MD5 matched, '' otherwise).
    */
   put(key: string, source: string, opts?: PutOptions): Promise<Fixity>;
   /** Proves the stored object matches `expected`; resolves with a reason when it does not. */
   verify(key: string, expected: Fixity, opts?: PutOptions): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /**
+   * Makes the copies made so far durable (local: one `sync` for a batch, instead of an fsync per
+   * file); called before their `verified` state is committed.
+   */
+  flush?(): Promise<void>;
   /** Size of the stored object, or undefined when absent. */
   stat(key: string): Promise<{ size: number } | undefined>;
   read(key: string): Promise<Readable>;

@@ -1,0 +1,109 @@
+/**
+ * Copy + verify into local storage vs `cp -r` followed by `md5sum` of the copy, same tree, same run.
+ * Tree: 4 large files + FONDS_BENCH_SMALL (default 20,000) small ones, FONDS_BENCH_GB (default 2) in
+ * total. Then RSS during the copy of one FONDS_BENCH_BIG_GB (default 5) file: it must stay flat.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createService, type Service } from '../../src-main/service';
+import { loadConfig } from '../../src-main/service/config';
+
+const GB = Number(process.env.FONDS_BENCH_GB ?? 2);
+const SMALL = Number(process.env.FONDS_BENCH_SMALL ?? 20_000);
+const BIG_GB = Number(process.env.FONDS_BENCH_BIG_GB ?? 5);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fonds-bench-storage-'));
+
+function writeRandom(file: string, size: number, block: Buffer): void {
+  const fd = fs.openSync(file, 'w');
+  let left = size;
+  while (left > 0) {
+    const n = Math.min(left, block.length);
+    block.writeUInt32LE(left, 0);
+    fs.writeSync(fd, block, 0, n);
+    left -= n;
+  }
+  fs.closeSync(fd);
+}
+
+function generate(tree: string): void {
+  const block = crypto.randomBytes(8 << 20);
+  const smallBytes = 4096;
+  const largeSize = Math.floor((GB * 1e9 - SMALL * smallBytes) / 4);
+  fs.mkdirSync(tree, { recursive: true });
+  for (let i = 0; i < 4; i++) writeRandom(path.join(tree, `large-${i}.bin`), largeSize, block);
+  for (let i = 0; i < SMALL; i++) {
+    const dir = path.join(tree, 'small', String(i % 100).padStart(3, '0'));
+    if (i < 100) fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `f-${i}.txt`), block.subarray(i % 1000, (i % 1000) + smallBytes));
+  }
+}
+
+async function ingest(service: Service, tree: string): Promise<string> {
+  const u = await service.call('uploads.ingestPaths', { paths: [tree] });
+  await service.idle(3600_000);
+  return u._id;
+}
+
+async function execute(service: Service, uploadId: string, onSample?: () => void): Promise<number> {
+  const e = await service.call('executions.create', { processing: 'archive-to-archive', inputs: { upload: [uploadId] }, output: { stored_data: { name: 'bench' } } });
+  const sampler = onSample ? setInterval(onSample, 50) : undefined;
+  const t0 = process.hrtime.bigint();
+  await service.call('executions.launch', { id: e._id });
+  await service.idle(3600_000);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (sampler) clearInterval(sampler);
+  const done = await service.call('executions.get', { id: e._id });
+  if (done.status !== 'SUCCESS') throw new Error(`execution ended ${done.status}: ${done.reason}`);
+  return seconds;
+}
+
+function cpThenMd5sum(tree: string): number {
+  const dest = path.join(work, `cp-${Date.now()}`);
+  const t0 = process.hrtime.bigint();
+  if (spawnSync('cp', ['-r', tree, dest]).status !== 0) throw new Error('cp failed');
+  const files = execFileSync('find', [dest, '-type', 'f'], { maxBuffer: 1 << 28 }).toString().trim().split('\n');
+  for (let i = 0; i < files.length; i += 2000) {
+    if (spawnSync('md5sum', files.slice(i, i + 2000), { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) throw new Error('md5sum failed');
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  fs.rmSync(dest, { recursive: true, force: true });
+  return seconds;
+}
+
+async function main(): Promise<void> {
+  const tree = path.join(work, 'tree');
+  console.log(`generating ${GB} GB: 4 large files + ${SMALL} small ones ...`);
+  generate(tree);
+  const dataDir = path.join(work, 'data');
+  const service = await createService(loadConfig({ env: process.env, overrides: { dataDir } }));
+  const uploadId = await ingest(service, tree);
+  const reference = cpThenMd5sum(tree);
+  const fonds = await execute(service, uploadId);
+  console.log(`cp -r + md5sum   ${reference.toFixed(2)} s`);
+  console.log(`fonds copy+verify ${fonds.toFixed(2)} s  (source read once with MD5, durable batch, atomic rename, MD5 re-read of the copy)`);
+  console.log(`ratio fonds / (cp + md5sum): ${(fonds / reference).toFixed(3)}  (target <= 1.0)`);
+  fs.rmSync(path.join(dataDir, 'storage'), { recursive: true, force: true });
+
+  if (BIG_GB > 0) {
+    const bigTree = path.join(work, 'big');
+    fs.mkdirSync(bigTree);
+    writeRandom(path.join(bigTree, 'one.bin'), BIG_GB * 1e9, crypto.randomBytes(8 << 20));
+    const bigUpload = await ingest(service, bigTree);
+    global.gc?.();
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const seconds = await execute(service, bigUpload, () => (peak = Math.max(peak, process.memoryUsage().rss)));
+    console.log(`single ${BIG_GB} GB file: ${seconds.toFixed(1)} s, RSS baseline ${(baseline / 2 ** 20).toFixed(0)} MB, peak ${(peak / 2 ** 20).toFixed(0)} MB, growth ${((peak - baseline) / 2 ** 20).toFixed(0)} MB (flat: bounded buffers)`);
+  }
+  await service.close();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  console.error(err);
+  fs.rmSync(work, { recursive: true, force: true });
+  process.exit(1);
+});
