@@ -3,6 +3,7 @@ import { ref } from 'vue';
 import type { Execution, Progress, Pushed, StoredData } from '../../src-shared/api';
 import { call } from '../api/client';
 import { onPushed as follow } from '../api/events';
+import { errorGuard } from './guard';
 
 /** Executions and stored data, kept current from pushed events. */
 export const useExecutions = defineStore('executions', () => {
@@ -52,15 +53,7 @@ export const useExecutions = defineStore('executions', () => {
   }
   follow(onPushed);
 
-  async function guard<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    error.value = undefined;
-    try {
-      return await fn();
-    } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
-      return undefined;
-    }
-  }
+  const guard = errorGuard(error);
 
   /** Creates and launches an archive-to-archive execution. */
   const start = (uploads: string[], output: { name: string; tags: string[] } | { id: string }) =>

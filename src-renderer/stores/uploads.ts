@@ -3,6 +3,7 @@ import { computed, ref } from 'vue';
 import type { FondsEvent, Progress, Pushed, Upload } from '../../src-shared/api';
 import { call, pathForFile, putFile } from '../api/client';
 import { onPushed as follow } from '../api/events';
+import { errorGuard } from './guard';
 
 /** A dropped file with the relative path it has inside the delivery. */
 export interface PickedFile {
@@ -59,15 +60,7 @@ export const useUploads = defineStore('uploads', () => {
 
   follow(onPushed);
 
-  async function guard<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    error.value = undefined;
-    try {
-      return await fn();
-    } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
-      return undefined;
-    }
-  }
+  const guard = errorGuard(error);
 
   /** Electron: dropped items have paths, checked in place. Browser: files are pushed, then checked. */
   async function ingestDropped(files: PickedFile[], rootPaths: string[]): Promise<void> {

@@ -2,34 +2,28 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { tempDir, writeTree } from '../helpers/util';
 
-let browser: Browser | undefined;
-let serve: ServeProcess | undefined;
+let app: App | undefined;
 let page: Page;
 const delivery = tempDir('fonds-e2e-exec-');
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  if (!browser) return;
-  serve = await startServe();
-  fs.mkdirSync(artifactsDir, { recursive: true });
+  app = await openApp();
+  if (!app) return;
+  page = app.page;
   writeTree(delivery, { 'Relevés 1987.pdf': crypto.randomBytes(2 * 1024 * 1024), 'plans/plan-01.tif': crypto.randomBytes(300_000), 'notes.txt': 'à garder' });
-  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
-  await page.goto(`${serve.url}/#token=${serve.token}`);
-  await page.getByText('Connected').waitFor();
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
+  await app?.close();
   fs.rmSync(delivery, { recursive: true, force: true });
 });
 
-describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') || process.env.CI === 'true')('executions screen in Chromium', () => {
+describe.runIf(e2eEnabled)('executions screen in Chromium', () => {
   it('turns a checked upload into verified stored data and shows the timeline', async () => {
     await page.getByTestId('path-input').fill(delivery);
     await page.getByTestId('path-submit').click();

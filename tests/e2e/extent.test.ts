@@ -1,37 +1,25 @@
 /** The extent editor in Chromium: draw with the mouse, save, reload, import the seed example. */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { seedPatchBody, tempDir, writeTree } from '../helpers/util';
 
-let browser: Browser | undefined;
-let serve: ServeProcess | undefined;
+let app: App | undefined;
 let page: Page;
 let storedDataId = '';
 const delivery = tempDir('fonds-e2e-extent-');
-
-async function api<T>(name: string, input: unknown): Promise<T> {
-  const res = await fetch(`${serve!.url}/api/call/${name}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${serve!.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(input),
-  });
-  const body = (await res.json()) as { result: T; error?: { message: string } };
-  if (body.error) throw new Error(body.error.message);
-  return body.result;
-}
+const api = <T>(name: string, input: unknown) => app!.api<T>(name, input);
 
 async function waitIdle(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 300 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  if (!browser) return;
-  serve = await startServe();
-  fs.mkdirSync(artifactsDir, { recursive: true });
+  app = await openApp({ width: 1360, height: 900 });
+  if (!app) return;
+  page = app.page;
   writeTree(delivery, { 'archive.7z': 'opaque archive bytes' });
   const u = await api<{ _id: string }>('uploads.ingestPaths', { paths: [delivery] });
   await waitIdle(async () => (await api<{ status: string }>('uploads.get', { id: u._id })).status === 'CLOSED');
@@ -43,18 +31,16 @@ beforeAll(async () => {
   await api('executions.launch', { id: e._id });
   await waitIdle(async () => (await api<{ status: string }>('executions.get', { id: e._id })).status === 'SUCCESS');
   storedDataId = e.output.stored_data._id;
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  await page.goto(`${serve.url}/#token=${serve.token}`);
+  await page.reload();
   await page.getByText('Connected').waitFor();
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
+  await app?.close();
   fs.rmSync(delivery, { recursive: true, force: true });
 });
 
-describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') || process.env.CI === 'true')('extent editor in Chromium', () => {
+describe.runIf(e2eEnabled)('extent editor in Chromium', () => {
   it('draws a polygon with the mouse, saves it, and finds it again after a reload', async () => {
     await page.getByTestId('nav-storedData').click();
     await page.getByTestId('stored-item').filter({ hasText: 'Données départementales' }).click();

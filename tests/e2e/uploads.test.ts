@@ -6,38 +6,36 @@ import Database from 'better-sqlite3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { artifactsDir, e2eEnabled, openApp, type App, type ServeProcess } from '../helpers/browser';
 import { fixturesDir, tempDir, writeTree } from '../helpers/util';
 
-let browser: Browser | undefined;
+let app: App | undefined;
 let serve: ServeProcess | undefined;
 let page: Page;
 const delivery = tempDir('fonds-e2e-delivery-');
 
 beforeAll(async () => {
-  browser = await launchChromium();
-  if (!browser) return;
-  serve = await startServe();
-  fs.mkdirSync(artifactsDir, { recursive: true });
   writeTree(delivery, {
     'Rapport annuel.pdf': 'pdf',
     'Rapport annuel.pdf.md5': crypto.createHash('md5').update('pdf').digest('hex'),
     'plans/Plan.tif': 'tif',
     'plans/plan.tif': 'TIF',
   });
-  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
-  await page.goto(`${serve.url}/#token=${serve.token}`);
+  // openApp loads the printed link (…/#token=…), as a person would
+  app = await openApp();
+  if (!app) return;
+  serve = app.serve;
+  page = app.page;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await serve?.stop();
+  await app?.close();
   fs.rmSync(delivery, { recursive: true, force: true });
 });
 
-describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') || process.env.CI === 'true')('uploads screen in Chromium', () => {
+describe.runIf(e2eEnabled)('uploads screen in Chromium', () => {
   it('takes the token from the address and hides it', async () => {
     await expect.poll(() => page.url()).not.toContain('token=');
     await page.getByText('Connected').waitFor();

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { repoRoot, requireOrSkip, tempDir } from './util';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -56,3 +56,48 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
     },
   };
 }
+
+export interface App {
+  browser: Browser;
+  serve: ServeProcess;
+  page: Page;
+  /** calls a command on the running server, as a script would */
+  api<T>(name: string, input: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * Chromium on a fresh `fonds serve`, with the page opened on the token link and connected.
+ * Undefined when Chromium is missing outside CI (the tests then skip loudly).
+ */
+export async function openApp(viewport = { width: 1360, height: 860 }): Promise<App | undefined> {
+  const browser = await launchChromium();
+  if (!browser) return undefined;
+  const serve = await startServe();
+  fs.mkdirSync(artifactsDir, { recursive: true });
+  const page = await browser.newPage({ viewport });
+  await page.goto(`${serve.url}/#token=${serve.token}`);
+  await page.getByText('Connected').waitFor();
+  return {
+    browser,
+    serve,
+    page,
+    async api<T>(name: string, input: unknown): Promise<T> {
+      const res = await fetch(`${serve.url}/api/call/${name}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${serve.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(input),
+      });
+      const body = (await res.json()) as { result: T; error?: { message: string } };
+      if (body.error) throw new Error(body.error.message);
+      return body.result;
+    },
+    async close() {
+      await browser.close();
+      await serve.stop();
+    },
+  };
+}
+
+/** True when the e2e tests must run: Chromium is here, or CI requires it. */
+export const e2eEnabled = fs.existsSync(CHROMIUM) || process.env.CI === 'true';
