@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { ObjectKind } from '../../../src-shared/api';
 import type { Progress } from '../../../src-shared/domain/upload';
 import { FondsError } from '../../../src-shared/errors';
@@ -215,6 +216,8 @@ export class JobRunner {
   private launch(row: JobRow): void {
     const handler = this.handlers.get(row.kind)!;
     const controller = new AbortController();
+    // every file in flight listens for the abort: hundreds of listeners are expected here
+    setMaxListeners(0, controller.signal);
     const ctx = this.contextOf(row, controller.signal);
     const done = (async () => {
       try {
