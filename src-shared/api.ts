@@ -201,12 +201,6 @@ export const commands = {
     z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
     'Messages waiting to be sent, and sent ones.',
   ),
-
-  // ---- jobs and outbox -----------------------------------------------------------------------
-  'outbox.list': command<Page<OutboxItem>>()(
-    z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
-    'Messages waiting to be sent, and sent ones.',
-  ),
 } as const;
 
 export type Commands = typeof commands;
