@@ -21,7 +21,7 @@ function writeRandom(file: string, size: number, block: Buffer): void {
   let left = size;
   while (left > 0) {
     const n = Math.min(left, block.length);
-    block.writeUInt32LE(left, 0);
+    block.writeUInt32LE(left % 2 ** 32, 0);
     fs.writeSync(fd, block, 0, n);
     left -= n;
   }

@@ -13,6 +13,8 @@ export interface HashTask {
   copyTo?: string;
   /** fsync the copy before reporting done */
   fsync?: boolean;
+  /** read the copy back in the same task and return its MD5 (`copyMd5`) */
+  verifyCopy?: boolean;
   signal?: AbortSignal;
   /** bytes read since the last call */
   onBytes?: (bytes: number) => void;
@@ -23,6 +25,8 @@ export interface HashTask {
 export interface HashResult {
   size: number;
   hashes: Hashes;
+  /** MD5 of the copy, read back, when `verifyCopy` was asked */
+  copyMd5?: string;
 }
 
 /*
@@ -56,7 +60,19 @@ function run(t, replies) {
     if (out !== undefined && t.fsync) fs.fsyncSync(out);
     const hashes = {};
     t.algorithms.forEach((a, i) => { hashes[a] = hs[i].digest('hex'); });
-    replies.push({ id: t.id, bytes: since, done: true, size, hashes });
+    let copyMd5;
+    if (out !== undefined && t.verifyCopy) {
+      // read the written copy back (a separate read, through the file system) and hash it
+      fs.closeSync(out);
+      out = undefined;
+      const vfd = fs.openSync(t.copyTo, 'r');
+      try {
+        const h = crypto.createHash('md5');
+        for (;;) { const n = fs.readSync(vfd, buf, 0, buf.length, null); if (n === 0) break; h.update(n === buf.length ? buf : buf.subarray(0, n)); }
+        copyMd5 = h.digest('hex');
+      } finally { fs.closeSync(vfd); }
+    }
+    replies.push({ id: t.id, bytes: since, done: true, size, hashes, copyMd5 });
   } catch (e) {
     replies.push({ id: t.id, bytes: since, error: { code: e.code || 'EIO', message: e.message } });
   } finally {
@@ -99,6 +115,7 @@ interface WorkerReply {
   done?: true;
   size?: number;
   hashes?: Hashes;
+  copyMd5?: string;
   error?: { code: string; message: string };
 }
 
@@ -192,7 +209,7 @@ export class HashPool {
     if (m.error) {
       const err = new FondsError('IO_ERROR', ioMessage(p.task.path, m.error.code, m.error.message), { path: p.task.path, errno: m.error.code });
       p.reject(err);
-    } else p.resolve({ size: m.size!, hashes: m.hashes! });
+    } else p.resolve({ size: m.size!, hashes: m.hashes!, ...(m.copyMd5 ? { copyMd5: m.copyMd5 } : {}) });
   }
 
   private onWorkerDeath(slot: Slot, err: Error): void {
@@ -256,7 +273,9 @@ export class HashPool {
         best.inFlight.add(p.id);
       }
       best.batches++;
-      best.worker.postMessage(batch.map((p) => ({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync })));
+      best.worker.postMessage(
+        batch.map((p) => ({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync, verifyCopy: p.task.verifyCopy })),
+      );
     }
   }
 }

@@ -10,8 +10,9 @@ import type { Fixity, PutOptions, Storage } from './storage';
 
 /**
  * Stored data in a local folder. A copy goes to a temporary name in the target folder through the
- * hash pool (read once: hashed and written in the same pass), then is renamed; verify reads the
- * stored file back and hashes it again (MD5: the copy pass already proved the source's SHA-256).
+ * hash pool (read once: hashed and written in the same pass); the worker then reads the written
+ * copy back through the file system and hashes it (MD5; the intake pass proved the source's
+ * SHA-256), and only then is it renamed. `verify` uses that read-back, or re-reads the stored file.
  * Durability: 'file' fsyncs each file before its rename; 'batch' (default) makes a batch of copies
  * durable with one sync before they are recorded as verified; 'none' leaves it to the OS.
  */
@@ -20,6 +21,8 @@ export class LocalStorage implements Storage {
   readonly label: string;
   /** folders known to exist: one mkdir per folder, not per file */
   private readonly made = new Set<string>();
+  /** copies read back by the worker right after writing them, awaiting `verify` */
+  private readonly readBack = new Map<string, { size: number; md5: string }>();
 
   constructor(
     private readonly root: string,
@@ -44,7 +47,8 @@ export class LocalStorage implements Storage {
     }
     const temp = path.join(path.dirname(target), `.fonds-part-${randomUUID()}`);
     try {
-      const { size, hashes } = await this.pool.hash({
+      const { size, hashes, copyMd5 } = await this.pool.hash({
+        verifyCopy: true,
         path: source,
         algorithms: opts.expected ? ['md5'] : ['md5', 'sha256'],
         copyTo: temp,
@@ -54,6 +58,7 @@ export class LocalStorage implements Storage {
         sizeHint: opts.sizeHint,
       });
       await fs.promises.rename(temp, target);
+      if (copyMd5) this.readBack.set(key, { size, md5: copyMd5 });
       const sha256 = opts.expected ? (hashes.md5 === opts.expected.md5 && size === opts.expected.size ? opts.expected.sha256 : '') : hashes.sha256!;
       return { size, md5: hashes.md5!, sha256 };
     } catch (err) {
@@ -64,6 +69,14 @@ export class LocalStorage implements Storage {
 
   async verify(key: string, expected: Fixity, opts: PutOptions = {}): Promise<{ ok: true } | { ok: false; reason: string }> {
     const target = this.pathOf(key);
+    const back = this.readBack.get(key);
+    this.readBack.delete(key);
+    if (back) {
+      // the copy was read back from the file system by the worker, right after it was written
+      if (back.size !== expected.size) return { ok: false, reason: `${key}: ${back.size} bytes stored, ${expected.size} expected` };
+      if (back.md5 !== expected.md5) return { ok: false, reason: `${key}: stored MD5 ${back.md5} differs from ${expected.md5}` };
+      return { ok: true };
+    }
     const st = await fs.promises.stat(target).catch(() => undefined);
     if (!st) return { ok: false, reason: `${key}: missing from storage after the copy` };
     if (st.size !== expected.size) return { ok: false, reason: `${key}: ${st.size} bytes stored, ${expected.size} expected` };
@@ -87,6 +100,7 @@ export class LocalStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
+    this.readBack.delete(key);
     await fs.promises.rm(this.pathOf(key), { force: true });
   }
 
