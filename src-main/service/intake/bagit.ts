@@ -1,29 +1,57 @@
 /**
- * BagIt (RFC 8493) validation and creation. Validation reports EVERY problem it finds, each with
- * the file (relative to the bag) and a rule id, in the manner of bagit-python; it never throws on
- * a bad bag, and never reads a path that resolves outside the bag. Hashing is injected (`hashFile`)
- * so the intake pipeline can reuse the hashes of its single read pass.
+ * BagIt (RFC 8493) validation and creation.
+ *
+ * Validation reports EVERY problem it finds, each with the file (relative to the bag root, '' for
+ * the bag itself), a short rule id and a sentence a person can act on, in the manner of
+ * bagit-python. It never throws on a bad bag (only on abort or a programming error), never
+ * downloads what fetch.txt lists, and never reads a path that leaves the bag: manifest and fetch
+ * paths are checked before anything is resolved, the payload is walked without following links,
+ * and tag files are read only after their real path is proven to be inside the bag.
+ *
+ * Hashing is injected (`hashFile`, one call per file with every algorithm that lists it) so the
+ * intake pipeline can reuse the hashes of its single read pass or run them in its worker pool.
+ * Tag files are read as bytes and decoded explicitly in the declared encoding.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TextDecoder } from 'node:util';
-import { isInside, MAX_NAME_BYTES, toPosix } from '../paths';
+import { FondsError } from '../../../src-shared/errors';
+import { isInside, MAX_NAME_BYTES, MAX_PATH_BYTES, printable, toPosix } from '../paths';
+
+// ---------------------------------------------------------------------------------------------
+// Types
 
 export const BagAlgorithms = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'] as const;
 export type BagAlgorithm = (typeof BagAlgorithms)[number];
 const HEX_LENGTH: Record<BagAlgorithm, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+const HEX: Record<BagAlgorithm, RegExp> = Object.fromEntries(Object.entries(HEX_LENGTH).map(([a, n]) => [a, new RegExp(`^[0-9a-f]{${n}}$`)])) as Record<BagAlgorithm, RegExp>;
+const WEAK_ALGORITHMS: readonly BagAlgorithm[] = ['md5', 'sha1'];
 
 export interface BagProblem {
   /** relative to the bag root; '' for the bag itself */
   file: string;
+  /** short kebab-case id, e.g. 'checksum-mismatch' */
   rule: string;
+  /** a sentence a person can act on, naming the file */
   message: string;
 }
 
-export type HashFile = (absPath: string, algorithms: BagAlgorithm[], signal?: AbortSignal) => Promise<Partial<Record<BagAlgorithm, string>>>;
-export type CopyFile = (source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal) => Promise<Partial<Record<BagAlgorithm, string>>>;
+/** Hashes one file with every algorithm asked for; lower-case hex. */
+export interface HashFile {
+  (absPath: string, algorithms: BagAlgorithm[], signal?: AbortSignal): Promise<Partial<Record<BagAlgorithm, string>>>;
+}
+
+/** Copies `source` to `target` (which must not exist) while hashing, reading each byte once. */
+export interface CopyFile {
+  (source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal): Promise<Partial<Record<BagAlgorithm, string>>>;
+}
+
+export interface BagProgress {
+  files: number;
+  bytes: number;
+}
 
 export interface BagDeclaration {
   version: string;
@@ -44,92 +72,240 @@ export interface BagReport {
   payloadBytes: number;
 }
 
-interface Problems {
-  errors: BagProblem[];
-  warnings: BagProblem[];
+export interface ValidateBagOptions {
+  hashFile: HashFile;
+  signal?: AbortSignal;
+  onProgress?: (p: BagProgress) => void;
 }
+
+export interface CreateBagOptions {
+  /** Copy-and-hash in one read (the worker pool's). Preferred over `hashFile` when both are given. */
+  copyFile?: CopyFile;
+  /** Hashes each copied file in the bag (a second read); without copyFile or hashFile, the copy hashes in-process in one read. */
+  hashFile?: HashFile;
+  /** Extra bag-info.txt entries, after Bag-Software-Agent, Bagging-Date and Payload-Oxum. */
+  info?: Array<[string, string]>;
+  signal?: AbortSignal;
+  onProgress?: (p: BagProgress) => void;
+}
+
+/** How many files are hashed or copied at once. */
+const IN_FLIGHT = 4;
 
 const isAlgorithm = (a: string): a is BagAlgorithm => (BagAlgorithms as readonly string[]).includes(a);
 
-export async function isBag(dir: string): Promise<boolean> {
-  const st = await fs.promises.lstat(path.join(dir, 'bagit.txt')).catch(() => undefined);
-  return !!st?.isFile();
+class Problems {
+  readonly errors: BagProblem[] = [];
+  readonly warnings: BagProblem[] = [];
+  error(file: string, rule: string, message: string): void {
+    this.errors.push({ file, rule, message });
+  }
+  warn(file: string, rule: string, message: string): void {
+    this.warnings.push({ file, rule, message });
+  }
 }
 
-async function readBytes(file: string): Promise<Buffer | undefined> {
+// ---------------------------------------------------------------------------------------------
+// Reading tag files: bytes, then an explicit decode
+
+type TagRead = { kind: 'ok'; bytes: Buffer } | { kind: 'absent' } | { kind: 'not-file'; what: string } | { kind: 'unreadable'; why: string };
+
+/** Reads a file at the bag root as bytes, without following a link. */
+async function readTagBytes(root: string, name: string): Promise<TagRead> {
+  const abs = path.join(root, name);
+  let st: fs.Stats;
   try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile()) return undefined;
-    return await fs.promises.readFile(file);
+    st = await fs.promises.lstat(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return { kind: 'absent' };
+    return { kind: 'unreadable', why: (err as Error).message };
+  }
+  if (st.isSymbolicLink()) return { kind: 'not-file', what: 'a symbolic link (links are not followed)' };
+  if (st.isDirectory()) return { kind: 'not-file', what: 'a folder' };
+  if (!st.isFile()) return { kind: 'not-file', what: 'not a regular file' };
+  try {
+    return { kind: 'ok', bytes: await fs.promises.readFile(abs) };
+  } catch (err) {
+    return { kind: 'unreadable', why: (err as Error).message };
+  }
+}
+
+/** A tag-file character encoding, as this module can decode it. */
+type TagCodec = { kind: 'utf-8' } | { kind: 'utf-16'; endian?: 'le' | 'be' } | { kind: 'latin1' } | { kind: 'other'; label: string };
+
+/** The codec for a declared Tag-File-Character-Encoding, or undefined when it is not known. */
+function tagCodec(declared: string): TagCodec | undefined {
+  const e = declared.trim().toLowerCase();
+  if (e === 'utf-8' || e === 'utf8') return { kind: 'utf-8' };
+  if (e === 'utf-16' || e === 'utf16') return { kind: 'utf-16' };
+  if (e === 'utf-16le' || e === 'utf-16be') return { kind: 'utf-16', endian: e.endsWith('le') ? 'le' : 'be' };
+  // true ISO-8859-1 (the WHATWG label maps to windows-1252, which differs in 0x80–0x9F)
+  if (['iso-8859-1', 'iso8859-1', 'iso_8859-1', 'latin1', 'latin-1', 'l1'].includes(e)) return { kind: 'latin1' };
+  try {
+    new TextDecoder(e);
+    return { kind: 'other', label: e };
   } catch {
     return undefined;
   }
 }
 
-/** A TextDecoder for the declared tag-file encoding; UTF-16 follows its BOM (big-endian without one). */
-function decoderFor(encoding: string, bytes: Buffer): TextDecoder {
-  const e = encoding.trim().toLowerCase();
-  if (e === 'utf-16' || e === 'utf16') {
-    const le = bytes[0] === 0xff && bytes[1] === 0xfe;
-    return new TextDecoder(le ? 'utf-16le' : 'utf-16be');
+type Bom = 'UTF-8' | 'UTF-16LE' | 'UTF-16BE';
+
+function bomOf(bytes: Buffer): Bom | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'UTF-8';
+  if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return 'UTF-16LE';
+  if (bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff) return 'UTF-16BE';
+  return undefined;
+}
+
+/** UTF-16 without a byte-order mark: guess from where the NUL bytes of ASCII text fall (big-endian when unsure, RFC 2781). */
+function guessUtf16Endian(bytes: Buffer): 'le' | 'be' {
+  let even = 0;
+  let odd = 0;
+  for (let i = 0; i < Math.min(bytes.length, 4096); i++) {
+    if (bytes[i] !== 0) continue;
+    if (i % 2) odd++;
+    else even++;
   }
+  return odd > even ? 'le' : 'be';
+}
+
+function strictDecode(label: string, bytes: Buffer): { text: string; invalid: boolean } {
   try {
-    return new TextDecoder(e || 'utf-8');
+    return { text: new TextDecoder(label, { fatal: true, ignoreBOM: true }).decode(bytes), invalid: false };
   } catch {
-    return new TextDecoder('utf-8');
+    return { text: new TextDecoder(label, { ignoreBOM: true }).decode(bytes), invalid: true };
   }
 }
 
-function decode(bytes: Buffer, encoding: string): string {
-  return decoderFor(encoding, bytes).decode(bytes).replace(/^\uFEFF/, '');
+/**
+ * Decodes a tag file (not bagit.txt) in the declared encoding. A byte-order mark is expected with
+ * UTF-16, tolerated with a warning with UTF-8 (as bagit-python does), and an error with any other
+ * encoding (the file is then not in the encoding the bag declares).
+ */
+function decodeTagFile(file: string, bytes: Buffer, declared: string, codec: TagCodec, p: Problems): string {
+  const bom = bomOf(bytes);
+  let body = bytes;
+  let decodeAs: TagCodec = codec;
+  if (bom) {
+    body = bytes.subarray(bom === 'UTF-8' ? 3 : 2);
+    const bomEndian = bom === 'UTF-16LE' ? 'le' : 'be';
+    if (codec.kind === 'utf-16' && bom !== 'UTF-8' && (!codec.endian || codec.endian === bomEndian)) {
+      decodeAs = { kind: 'utf-16', endian: bomEndian };
+    } else if (codec.kind === 'utf-8' && bom === 'UTF-8') {
+      p.warn(file, 'bom-in-tag-file', `${file}: starts with a UTF-8 byte-order mark, which RFC 8493 does not use for UTF-8 tag files; it is ignored, but the tool that wrote it should be fixed`);
+    } else {
+      p.error(file, 'bom-in-tag-file', `${file}: starts with a ${bom} byte-order mark, but bagit.txt declares the tag files to be ${declared}; re-encode ${file} in ${declared} or correct Tag-File-Character-Encoding`);
+      decodeAs = bom === 'UTF-8' ? { kind: 'utf-8' } : { kind: 'utf-16', endian: bomEndian };
+    }
+  }
+  let decoded: { text: string; invalid: boolean };
+  switch (decodeAs.kind) {
+    case 'utf-8':
+      decoded = strictDecode('utf-8', body);
+      break;
+    case 'utf-16':
+      decoded = strictDecode(`utf-16${decodeAs.endian ?? guessUtf16Endian(body)}`, body);
+      break;
+    case 'latin1':
+      decoded = { text: body.toString('latin1'), invalid: false };
+      break;
+    case 'other':
+      decoded = strictDecode(decodeAs.label, body);
+      break;
+  }
+  if (decoded.invalid) {
+    p.error(file, 'tag-file-encoding-invalid', `${file}: is not valid ${declared} text (the encoding bagit.txt declares); undecodable bytes were replaced, so checksums and paths read from it may be wrong`);
+  }
+  return decoded.text;
 }
 
-function lines(text: string): string[] {
+/** Lines end in CR LF, LF or CR (RFC 8493 §2.1). */
+function splitLines(text: string): string[] {
   return text.split(/\r\n|\r|\n/);
 }
 
-/** `Label: value` lines, with continuation lines (leading white space) joined; labels trimmed. */
+/** `Label: value` lines; continuation lines (leading white space) are joined; labels trimmed; repeated labels kept. */
 function parseTagLines(text: string): { entries: Array<[string, string]>; bad: number[] } {
   const entries: Array<[string, string]> = [];
   const bad: number[] = [];
-  lines(text).forEach((line, i) => {
+  splitLines(text).forEach((line, i) => {
     if (line.trim() === '') return;
-    if (/^[ \t]/.test(line) && entries.length) {
-      entries[entries.length - 1][1] += ' ' + line.trim();
+    if (/^[ \t]/.test(line)) {
+      if (entries.length) entries[entries.length - 1][1] = `${entries[entries.length - 1][1]} ${line.trim()}`.trim();
+      else bad.push(i + 1);
       return;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) {
+    const label = colon > 0 ? line.slice(0, colon).trim() : '';
+    if (!label) {
       bad.push(i + 1);
       return;
     }
-    entries.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+    entries.push([label, line.slice(colon + 1).trim()]);
   });
   return { entries, bad };
 }
 
-/** RFC 8493 §2.1.3: only CR, LF and % are percent-encoded in manifest and fetch paths. */
-function decodePath(p: string): string {
-  return p.replace(/%0A|%0D|%25/gi, (m) => ({ '%0a': '\n', '%0d': '\r', '%25': '%' })[m.toLowerCase()]!);
+const findTag = (entries: Array<[string, string]>, label: string) => entries.filter(([k]) => k.toLowerCase() === label.toLowerCase()).map(([, v]) => v);
+
+// ---------------------------------------------------------------------------------------------
+// Paths in manifests and fetch.txt
+
+/** RFC 8493 §2.1.3: only CR, LF and % are percent-encoded in manifest and fetch paths; any other %xx stays literal. */
+export function decodePath(p: string): string {
+  return p.replace(/%0A|%0D|%25/gi, (m) => (m === '%25' ? '%' : m.toUpperCase() === '%0A' ? '\n' : '\r'));
 }
 
+/** The inverse of decodePath, for writing manifests. */
 export function encodePath(p: string): string {
   return p.replace(/%/g, '%25').replace(/\n/g, '%0A').replace(/\r/g, '%0D');
 }
 
-/** Why a manifest or fetch path cannot be used, as a rule and a message; undefined when it is safe. */
-function pathProblem(p: string): { rule: string; why: string } | undefined {
-  if (p.length === 0) return { rule: 'manifest-path-invalid', why: 'the path is empty' };
-  if (p.includes('\0')) return { rule: 'manifest-path-invalid', why: 'the path contains a NUL byte' };
-  if (p.includes('\\')) return { rule: 'manifest-path-invalid', why: 'the path contains a backslash (not a BagIt separator)' };
-  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return { rule: 'manifest-path-outside-bag', why: 'the path is absolute' };
-  if (p.startsWith('~')) return { rule: 'manifest-path-outside-bag', why: "the path starts with '~' (a home directory)" };
+/**
+ * Why a (decoded) manifest or fetch path must not be used, or undefined when it is safe to
+ * resolve under the bag root. Checked before any resolution, so a refused path is never read.
+ */
+export function bagPathProblem(p: string): { rule: 'manifest-path-outside-bag' | 'manifest-path-invalid'; why: string } | undefined {
+  const outside = (why: string) => ({ rule: 'manifest-path-outside-bag' as const, why });
+  const invalid = (why: string) => ({ rule: 'manifest-path-invalid' as const, why });
+  if (p.length === 0) return invalid('the path is empty');
+  if (p.includes('\0')) return invalid('the path contains a NUL byte');
+  if (p.startsWith('/') || /^[A-Za-z]:/.test(p) || p.startsWith('\\\\')) return outside('the path is absolute');
+  if (p.startsWith('~')) return outside("the path starts with '~' (a home folder)");
   const parts = p.split('/');
-  if (parts.includes('..')) return { rule: 'manifest-path-outside-bag', why: "the path contains '..' and would leave the bag" };
-  if (parts.some((s) => s === '')) return { rule: 'manifest-path-invalid', why: 'the path has an empty component' };
-  if (parts.some((s) => Buffer.byteLength(s) > MAX_NAME_BYTES)) return { rule: 'manifest-path-invalid', why: `a name is longer than ${MAX_NAME_BYTES} bytes` };
+  if (parts.includes('..')) return outside("the path has a '..' segment and would leave the bag");
+  if (p.includes('\\')) {
+    // `\.\./` (an escaped '..') and `..\` (a Windows separator) both mean "parent folder" to some tool
+    const asEscapes = p.replace(/\\(.)/gs, '$1');
+    const asWindows = p.replace(/\\/g, '/');
+    const meaning = asEscapes.split('/').includes('..') ? asEscapes : asWindows.split('/').includes('..') ? asWindows : undefined;
+    return invalid(
+      meaning
+        ? `the path contains backslashes; read as escapes or Windows separators it is '${printable(meaning)}', which would leave the bag`
+        : 'the path contains a backslash, which is not a BagIt path separator',
+    );
+  }
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) return invalid(`the path is longer than ${MAX_PATH_BYTES} bytes`);
+  if (parts.some((s) => s === '')) return invalid("the path has an empty segment ('//' or a trailing '/')");
+  if (parts.some((s) => Buffer.byteLength(s) > MAX_NAME_BYTES)) return invalid(`a name in the path is longer than ${MAX_NAME_BYTES} bytes`);
+  if (parts.every((s) => s === '.')) return invalid('the path names the bag folder itself, not a file');
   return undefined;
 }
+
+/** Drops '.' segments (a leading './' is common and harmless). */
+function normalizeBagPath(p: string): string {
+  return p
+    .split('/')
+    .filter((s) => s !== '.')
+    .join('/');
+}
+
+/** The key a path is matched by: NFC, so a bag written on macOS (NFD names) matches its manifest. */
+const keyOf = (rel: string) => rel.normalize('NFC');
+
+// ---------------------------------------------------------------------------------------------
+// Manifests
 
 interface ManifestEntry {
   path: string;
@@ -140,172 +316,75 @@ interface ManifestEntry {
 interface Manifest {
   file: string;
   algorithm: BagAlgorithm;
+  /** by keyOf(path) */
   entries: Map<string, ManifestEntry>;
 }
 
 function parseManifest(file: string, algorithm: BagAlgorithm, text: string, p: Problems, payload: boolean): Manifest {
   const entries = new Map<string, ManifestEntry>();
-  let markerWarned = false;
-  lines(text).forEach((raw, i) => {
-    const line = raw.replace(/^\uFEFF/, '');
+  let markers = 0;
+  let firstMarker = 0;
+  splitLines(text).forEach((line, i) => {
+    const n = i + 1;
     if (line.trim() === '') return;
-    const m = /^([^\s]+)[ \t]+(.+)$/.exec(line);
-    if (!m) {
-      p.errors.push({ file, rule: 'manifest-line-malformed', message: `${file} line ${i + 1}: expected '<checksum> <path>'` });
+    const m = /^(\S+)[ \t]+(.*)$/.exec(line);
+    if (!m || m[2] === '') {
+      p.error(file, 'manifest-line-malformed', `${file} line ${n}: expected '<checksum> <path>', found '${printable(line.slice(0, 200))}'`);
       return;
     }
-    let rel = m[2];
-    if (rel.startsWith('*')) {
-      rel = rel.slice(1);
-      if (!markerWarned) {
-        markerWarned = true;
-        p.warnings.push({ file, rule: 'md5sum-binary-marker', message: `${file}: lines use md5sum's '*' binary-mode marker before the path (made with md5sum tools, not a BagIt tool)` });
-      }
+    let raw = m[2];
+    if (raw.startsWith('*')) {
+      // md5sum's binary-mode marker: not part of the path
+      raw = raw.slice(1);
+      if (!markers++) firstMarker = n;
     }
-    rel = decodePath(rel.replace(/^\.\//, ''));
-    const hash = m[1].toLowerCase();
-    const bad = pathProblem(rel);
+    const decoded = decodePath(raw.replace(/^(\.\/)+/, ''));
+    const bad = bagPathProblem(decoded);
     if (bad) {
-      p.errors.push({ file, rule: bad.rule, message: `${file} line ${i + 1}: '${visible(rel)}' refused: ${bad.why}; it is not read` });
+      p.error(file, bad.rule, `${file} line ${n}: '${printable(decoded)}' refused: ${bad.why}; it is not read`);
       return;
     }
+    const rel = normalizeBagPath(decoded);
     if (payload && !rel.startsWith('data/')) {
-      p.errors.push({ file, rule: 'manifest-path-outside-payload', message: `${file} line ${i + 1}: '${rel}' is not under data/; a payload manifest lists payload files only` });
+      p.error(file, 'manifest-path-outside-payload', `${file} line ${n}: '${printable(rel)}' is not under data/, but a payload manifest lists payload files only`);
       return;
     }
-    if (!new RegExp(`^[0-9a-f]{${HEX_LENGTH[algorithm]}}$`).test(hash)) {
-      p.errors.push({ file, rule: 'checksum-malformed', message: `${file} line ${i + 1}: '${m[1]}' is not a ${algorithm} checksum (${HEX_LENGTH[algorithm]} hexadecimal digits)` });
+    const hash = m[1].toLowerCase();
+    if (!HEX[algorithm].test(hash)) {
+      p.error(file, 'checksum-malformed', `${file} line ${n}: '${printable(m[1].slice(0, 200))}' for '${printable(rel)}' is not a ${algorithm} checksum (${HEX_LENGTH[algorithm]} hexadecimal digits)`);
       return;
     }
-    const key = rel.normalize('NFC');
+    const key = keyOf(rel);
     const prior = entries.get(key);
     if (prior) {
       if (prior.hash !== hash) {
-        p.errors.push({ file, rule: 'duplicate-manifest-entry', message: `${file}: '${rel}' is listed twice with different checksums (lines ${prior.line} and ${i + 1})` });
+        p.error(file, 'duplicate-manifest-entry', `${file}: '${printable(rel)}' is listed twice with different checksums (lines ${prior.line} and ${n}); at most one can be right`);
       } else {
-        p.warnings.push({ file, rule: 'duplicate-manifest-entry', message: `${file}: '${rel}' is listed twice (lines ${prior.line} and ${i + 1})` });
+        p.warn(file, 'duplicate-manifest-entry', `${file}: '${printable(rel)}' is listed twice with the same checksum (lines ${prior.line} and ${n}); remove one line`);
       }
       return;
     }
-    entries.set(key, { path: rel, hash, line: i + 1 });
+    entries.set(key, { path: rel, hash, line: n });
   });
+  if (markers) {
+    p.warn(
+      file,
+      'md5sum-binary-marker',
+      `${file}: ${markers} line(s) (first: line ${firstMarker}) put md5sum's '*' binary-mode marker before the path; it is ignored, but the manifest was written by md5sum-style tools, not a BagIt tool`,
+    );
+  }
   return { file, algorithm, entries };
 }
 
-function visible(s: string): string {
-  return s.replace(/[\u0000-\u001f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+// ---------------------------------------------------------------------------------------------
+// The tag files: bagit.txt, manifests, bag-info.txt, fetch.txt
 
 interface Parsed {
   declaration?: BagDeclaration;
+  /** where bag-info lives ('bag-info.txt', or 'package-info.txt' before 0.96) */
+  infoName: string;
   manifests: Manifest[];
   tagManifests: Manifest[];
-}
-
-async function parseBag(root: string, p: Problems): Promise<Parsed> {
-  const bagitBytes = await readBytes(path.join(root, 'bagit.txt'));
-  let version = '';
-  let encoding = 'UTF-8';
-  if (!bagitBytes) {
-    p.errors.push({ file: 'bagit.txt', rule: 'bagit-txt-missing', message: 'bagit.txt is missing: this folder is not a BagIt bag' });
-  } else {
-    if (bagitBytes[0] === 0xef && bagitBytes[1] === 0xbb && bagitBytes[2] === 0xbf) {
-      p.errors.push({ file: 'bagit.txt', rule: 'bom-in-bagit-txt', message: 'bagit.txt starts with a byte-order mark, which RFC 8493 forbids' });
-    }
-    const { entries, bad } = parseTagLines(new TextDecoder('utf-8').decode(bagitBytes).replace(/^\uFEFF/, ''));
-    for (const n of bad) p.errors.push({ file: 'bagit.txt', rule: 'bagit-txt-malformed', message: `bagit.txt line ${n}: expected 'Label: value'` });
-    const get = (label: string) => entries.find(([k]) => k === label)?.[1];
-    version = get('BagIt-Version') ?? '';
-    encoding = get('Tag-File-Character-Encoding') ?? '';
-    if (!/^\d+\.\d+$/.test(version)) p.errors.push({ file: 'bagit.txt', rule: 'bagit-version-missing', message: `bagit.txt: BagIt-Version is ${version ? `'${version}', not M.N` : 'missing'}` });
-    if (!encoding) {
-      p.errors.push({ file: 'bagit.txt', rule: 'encoding-missing', message: 'bagit.txt: Tag-File-Character-Encoding is missing' });
-      encoding = 'UTF-8';
-    } else {
-      try {
-        decoderFor(encoding, Buffer.alloc(0));
-      } catch {
-        p.errors.push({ file: 'bagit.txt', rule: 'encoding-unknown', message: `bagit.txt: unknown Tag-File-Character-Encoding '${encoding}'` });
-      }
-    }
-  }
-
-  const names = (await fs.promises.readdir(root).catch(() => [] as string[])).sort();
-  const manifests: Manifest[] = [];
-  const tagManifests: Manifest[] = [];
-  for (const name of names) {
-    const m = /^(tag)?manifest-([A-Za-z0-9]+)\.txt$/.exec(name);
-    if (!m) continue;
-    const algorithm = m[2].toLowerCase();
-    if (!isAlgorithm(algorithm)) {
-      p.warnings.push({ file: name, rule: 'unknown-algorithm', message: `${name}: algorithm '${m[2]}' is not supported (md5, sha1, sha224, sha256, sha384, sha512); the file is ignored` });
-      continue;
-    }
-    const bytes = await readBytes(path.join(root, name));
-    if (!bytes) {
-      p.errors.push({ file: name, rule: 'manifest-unreadable', message: `${name}: not a regular file` });
-      continue;
-    }
-    const parsed = parseManifest(name, algorithm, decode(bytes, encoding), p, !m[1]);
-    (m[1] ? tagManifests : manifests).push(parsed);
-  }
-  if (!manifests.length && bagitBytes) {
-    p.errors.push({ file: '', rule: 'manifest-missing', message: 'the bag has no payload manifest (manifest-<algorithm>.txt)' });
-  }
-
-  const infoName = version && versionBelow(version, 0, 96) ? 'package-info.txt' : 'bag-info.txt';
-  const infoBytes = (await readBytes(path.join(root, infoName))) ?? (await readBytes(path.join(root, infoName === 'bag-info.txt' ? 'package-info.txt' : 'bag-info.txt')));
-  let info: Array<[string, string]> = [];
-  let payloadOxum: BagDeclaration['payloadOxum'];
-  if (!infoBytes) {
-    p.warnings.push({ file: infoName, rule: 'bag-info-missing', message: `${infoName} is missing (optional, but it carries Payload-Oxum and Bagging-Date)` });
-  } else {
-    const parsed = parseTagLines(decode(infoBytes, encoding));
-    info = parsed.entries;
-    for (const n of parsed.bad) p.errors.push({ file: infoName, rule: 'bag-info-malformed', message: `${infoName} line ${n}: expected 'Label: value'` });
-    const oxum = info.find(([k]) => k === 'Payload-Oxum')?.[1];
-    if (oxum !== undefined) {
-      const m = /^(\d+)\.(\d+)$/.exec(oxum);
-      if (m) payloadOxum = { bytes: Number(m[1]), files: Number(m[2]) };
-      else p.errors.push({ file: infoName, rule: 'payload-oxum-malformed', message: `${infoName}: Payload-Oxum '${oxum}' is not '<bytes>.<files>'` });
-    } else {
-      p.warnings.push({ file: infoName, rule: 'payload-oxum-missing', message: `${infoName}: no Payload-Oxum, so completeness cannot be checked quickly` });
-    }
-  }
-
-  const fetch: BagDeclaration['fetch'] = [];
-  const fetchBytes = await readBytes(path.join(root, 'fetch.txt'));
-  if (fetchBytes) {
-    lines(decode(fetchBytes, encoding)).forEach((line, i) => {
-      if (!line.trim()) return;
-      const m = /^(\S+)[ \t]+(\S+)[ \t]+(.+)$/.exec(line);
-      if (!m) {
-        p.errors.push({ file: 'fetch.txt', rule: 'fetch-line-malformed', message: `fetch.txt line ${i + 1}: expected '<url> <length> <path>'` });
-        return;
-      }
-      const rel = decodePath(m[3]);
-      const bad = pathProblem(rel);
-      if (bad) {
-        p.errors.push({ file: 'fetch.txt', rule: bad.rule, message: `fetch.txt line ${i + 1}: '${visible(rel)}' refused: ${bad.why}` });
-        return;
-      }
-      fetch.push({ url: m[1], length: m[2], path: rel });
-    });
-    p.warnings.push({
-      file: 'fetch.txt',
-      rule: 'fetch-txt-present',
-      message: `fetch.txt lists ${fetch.length} file(s) to download (${fetch.slice(0, 3).map((f) => f.url).join(', ')}${fetch.length > 3 ? ', …' : ''}); Fonds never downloads them`,
-    });
-  }
-
-  const algorithms = manifests.map((m) => m.algorithm);
-  if (algorithms.length && algorithms.every((a) => a === 'md5' || a === 'sha1')) {
-    p.warnings.push({ file: '', rule: 'weak-algorithm', message: `the payload is only protected by ${algorithms.join(' and ')}; add a sha256 or sha512 manifest` });
-  }
-  const declaration: BagDeclaration | undefined = bagitBytes
-    ? { version, encoding, info, manifestAlgorithms: algorithms, tagManifestAlgorithms: tagManifests.map((m) => m.algorithm), fetch, ...(payloadOxum ? { payloadOxum } : {}) }
-    : undefined;
-  return { declaration, manifests, tagManifests };
 }
 
 function versionBelow(version: string, major: number, minor: number): boolean {
@@ -313,12 +392,178 @@ function versionBelow(version: string, major: number, minor: number): boolean {
   return a < major || (a === major && b < minor);
 }
 
-/** Parses the tag files only (no hashing): version, encoding, bag-info, algorithms, fetch list. */
-export async function readBagDeclaration(root: string): Promise<{ declaration?: BagDeclaration; errors: BagProblem[]; warnings: BagProblem[] }> {
-  const p: Problems = { errors: [], warnings: [] };
-  const { declaration } = await parseBag(root, p);
-  return { declaration, ...p };
+async function parseBagit(p: Problems, root: string): Promise<{ found: boolean; version: string; encoding: string; codec: TagCodec }> {
+  const read = await readTagBytes(root, 'bagit.txt');
+  const fallback = { version: '', encoding: 'UTF-8', codec: { kind: 'utf-8' } as TagCodec };
+  if (read.kind === 'absent') {
+    p.error('bagit.txt', 'bagit-txt-missing', 'bagit.txt is missing, so this folder is not a BagIt bag (every bag starts with a bagit.txt declaring BagIt-Version and Tag-File-Character-Encoding)');
+    return { found: false, ...fallback };
+  }
+  if (read.kind !== 'ok') {
+    p.error('bagit.txt', 'bagit-txt-unreadable', `bagit.txt: ${read.kind === 'not-file' ? `is ${read.what}` : `cannot be read (${read.why})`}; it must be a regular file in the bag`);
+    return { found: false, ...fallback };
+  }
+  let bytes = read.bytes;
+  let label = 'utf-8';
+  const bom = bomOf(bytes);
+  if (bom) {
+    p.error('bagit.txt', 'bom-in-bagit-txt', `bagit.txt: starts with a ${bom} byte-order mark; RFC 8493 requires bagit.txt to be UTF-8 without one. Rewrite bagit.txt without the mark`);
+    bytes = bytes.subarray(bom === 'UTF-8' ? 3 : 2);
+    if (bom !== 'UTF-8') label = bom.toLowerCase();
+  }
+  const { text, invalid } = strictDecode(label, bytes);
+  if (invalid) p.error('bagit.txt', 'bagit-txt-not-utf8', 'bagit.txt: is not valid UTF-8 text, as RFC 8493 requires');
+  const { entries, bad } = parseTagLines(text);
+  for (const n of bad) p.error('bagit.txt', 'bagit-txt-malformed', `bagit.txt line ${n}: expected 'Label: value'`);
+  const version = findTag(entries, 'BagIt-Version')[0] ?? '';
+  const encoding = findTag(entries, 'Tag-File-Character-Encoding')[0] ?? '';
+  if (!version) p.error('bagit.txt', 'bagit-version-missing', "bagit.txt: has no 'BagIt-Version: M.N' line");
+  else if (!/^\d+\.\d+$/.test(version)) p.error('bagit.txt', 'bagit-version-malformed', `bagit.txt: BagIt-Version '${printable(version)}' is not of the form M.N (e.g. 1.0)`);
+  if (!encoding) {
+    p.error('bagit.txt', 'encoding-missing', "bagit.txt: has no 'Tag-File-Character-Encoding' line; the other tag files are read as UTF-8");
+    return { found: true, version, encoding: 'UTF-8', codec: { kind: 'utf-8' } };
+  }
+  const codec = tagCodec(encoding);
+  if (!codec) {
+    p.error('bagit.txt', 'encoding-unknown', `bagit.txt: Tag-File-Character-Encoding '${printable(encoding)}' is not an encoding Fonds can read; the other tag files are read as UTF-8`);
+    return { found: true, version, encoding, codec: { kind: 'utf-8' } };
+  }
+  return { found: true, version, encoding, codec };
 }
+
+async function parseBag(root: string, p: Problems): Promise<Parsed> {
+  const bagit = await parseBagit(p, root);
+  const { version, encoding, codec } = bagit;
+
+  // manifests, in name order
+  const names = await fs.promises.readdir(root, { withFileTypes: true }).catch((err: Error) => {
+    p.error('', 'bag-unreadable', `The bag folder ${root} cannot be listed: ${err.message}`);
+    return [] as fs.Dirent[];
+  });
+  names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const manifests: Manifest[] = [];
+  const tagManifests: Manifest[] = [];
+  for (const d of names) {
+    const m = /^(tag)?manifest-(.+)\.txt$/.exec(d.name);
+    if (!m) continue;
+    const name = d.name;
+    const algorithm = m[2].toLowerCase();
+    if (!isAlgorithm(algorithm)) {
+      p.warn(name, 'unknown-algorithm', `${name}: '${printable(m[2])}' is not an algorithm Fonds checks (${BagAlgorithms.join(', ')}); this ${m[1] ? 'tag ' : ''}manifest is ignored`);
+      continue;
+    }
+    const read = await readTagBytes(root, name);
+    if (read.kind !== 'ok') {
+      p.error(name, 'manifest-unreadable', `${name}: ${read.kind === 'not-file' ? `is ${read.what}` : read.kind === 'absent' ? 'vanished while reading' : `cannot be read (${read.why})`}; it is ignored`);
+      continue;
+    }
+    const parsed = parseManifest(name, algorithm, decodeTagFile(name, read.bytes, encoding, codec, p), p, !m[1]);
+    (m[1] ? tagManifests : manifests).push(parsed);
+  }
+  if (!manifests.length) {
+    p.error('', 'manifest-missing', 'The bag has no payload manifest (manifest-<algorithm>.txt, e.g. manifest-sha512.txt) that Fonds can check, so its payload cannot be verified');
+  }
+
+  // bag-info.txt (package-info.txt before 0.96)
+  const preferred = version && /^\d+\.\d+$/.test(version) && versionBelow(version, 0, 96) ? 'package-info.txt' : 'bag-info.txt';
+  const other = preferred === 'bag-info.txt' ? 'package-info.txt' : 'bag-info.txt';
+  let infoName = preferred;
+  let infoRead = await readTagBytes(root, preferred);
+  if (infoRead.kind === 'absent') {
+    const alt = await readTagBytes(root, other);
+    if (alt.kind !== 'absent') {
+      infoName = other;
+      infoRead = alt;
+    }
+  }
+  let info: Array<[string, string]> = [];
+  let payloadOxum: BagDeclaration['payloadOxum'];
+  if (infoRead.kind === 'absent') {
+    p.warn(preferred, 'bag-info-missing', `${preferred} is missing; it is optional, but it carries Payload-Oxum (a fast completeness check) and Bagging-Date`);
+  } else if (infoRead.kind !== 'ok') {
+    p.error(infoName, 'bag-info-unreadable', `${infoName}: ${infoRead.kind === 'not-file' ? `is ${infoRead.what}` : `cannot be read (${infoRead.why})`}`);
+  } else {
+    const parsed = parseTagLines(decodeTagFile(infoName, infoRead.bytes, encoding, codec, p));
+    info = parsed.entries;
+    for (const n of parsed.bad) p.error(infoName, 'bag-info-malformed', `${infoName} line ${n}: expected 'Label: value' or an indented continuation line`);
+    const oxums = findTag(info, 'Payload-Oxum');
+    if (!oxums.length) {
+      p.warn(infoName, 'payload-oxum-missing', `${infoName}: has no Payload-Oxum, so a truncated or incomplete payload is only found by hashing every file`);
+    } else {
+      const om = /^(\d+)\.(\d+)$/.exec(oxums[0]);
+      if (om) payloadOxum = { bytes: Number(om[1]), files: Number(om[2]) };
+      else p.error(infoName, 'payload-oxum-malformed', `${infoName}: Payload-Oxum '${printable(oxums[0])}' is not '<bytes>.<files>' (e.g. 1024.3)`);
+      if (new Set(oxums).size > 1) p.error(infoName, 'payload-oxum-malformed', `${infoName}: Payload-Oxum is given ${oxums.length} times with different values (${oxums.map(printable).join(', ')})`);
+    }
+    const dates = [...findTag(info, 'Bagging-Date'), ...(infoName === 'package-info.txt' ? findTag(info, 'Packing-Date') : [])];
+    if (!dates.length) p.warn(infoName, 'bagging-date-missing', `${infoName}: has no Bagging-Date (YYYY-MM-DD)`);
+    else if (!dates.some((d) => /^\d{4}-\d{2}-\d{2}$/.test(d))) p.warn(infoName, 'bagging-date-malformed', `${infoName}: Bagging-Date '${printable(dates[0])}' is not of the form YYYY-MM-DD`);
+  }
+
+  // fetch.txt: reported, never followed
+  const fetch: BagDeclaration['fetch'] = [];
+  const fetchRead = await readTagBytes(root, 'fetch.txt');
+  if (fetchRead.kind === 'ok') {
+    splitLines(decodeTagFile('fetch.txt', fetchRead.bytes, encoding, codec, p)).forEach((line, i) => {
+      if (!line.trim()) return;
+      const m = /^(\S+)[ \t]+(\S+)[ \t]+(.+)$/.exec(line);
+      if (!m) {
+        p.error('fetch.txt', 'fetch-line-malformed', `fetch.txt line ${i + 1}: expected '<url> <length> <path>', found '${printable(line.slice(0, 200))}'`);
+        return;
+      }
+      if (!/^(\d+|-)$/.test(m[2])) p.error('fetch.txt', 'fetch-line-malformed', `fetch.txt line ${i + 1}: the length '${printable(m[2])}' is neither a number of bytes nor '-'`);
+      const decoded = decodePath(m[3].replace(/^(\.\/)+/, ''));
+      const bad = bagPathProblem(decoded);
+      if (bad) {
+        p.error('fetch.txt', bad.rule, `fetch.txt line ${i + 1}: '${printable(decoded)}' refused: ${bad.why}; it is not read`);
+        return;
+      }
+      const rel = normalizeBagPath(decoded);
+      if (!rel.startsWith('data/')) {
+        p.error('fetch.txt', 'manifest-path-outside-payload', `fetch.txt line ${i + 1}: '${printable(rel)}' is not under data/; fetch.txt may only list payload files`);
+        return;
+      }
+      fetch.push({ url: m[1], length: m[2], path: rel });
+    });
+    const shown = fetch.slice(0, 5).map((f) => f.url);
+    p.warn(
+      'fetch.txt',
+      'fetch-txt-present',
+      `fetch.txt: lists ${fetch.length} file(s) to download (${shown.join(', ')}${fetch.length > shown.length ? `, and ${fetch.length - shown.length} more` : ''}); Fonds never downloads them — fetch them yourself and check the bag again`,
+    );
+  } else if (fetchRead.kind !== 'absent') {
+    p.error('fetch.txt', 'fetch-txt-unreadable', `fetch.txt: ${fetchRead.kind === 'not-file' ? `is ${fetchRead.what}` : `cannot be read (${fetchRead.why})`}`);
+  }
+
+  const algorithms = manifests.map((m) => m.algorithm);
+  if (algorithms.length && algorithms.every((a) => WEAK_ALGORITHMS.includes(a))) {
+    p.warn(
+      manifests[0].file,
+      'weak-algorithm',
+      `${manifests.map((m) => m.file).join(', ')}: the payload is protected only by ${algorithms.join(' and ')}, which does not resist deliberate tampering; add a manifest-sha512.txt (or sha256) when the bag is next rewritten`,
+    );
+  }
+  const declaration: BagDeclaration | undefined = bagit.found
+    ? { version, encoding, info, manifestAlgorithms: algorithms, tagManifestAlgorithms: tagManifests.map((m) => m.algorithm), fetch, ...(payloadOxum ? { payloadOxum } : {}) }
+    : undefined;
+  return { declaration, infoName, manifests, tagManifests };
+}
+
+/** Parses the tag files only (no payload walk, no hashing): version, encoding, bag-info, algorithms, fetch list. */
+export async function readBagDeclaration(root: string): Promise<{ declaration?: BagDeclaration; errors: BagProblem[]; warnings: BagProblem[] }> {
+  const p = new Problems();
+  const { declaration } = await parseBag(path.resolve(root), p);
+  return { declaration, errors: p.errors, warnings: p.warnings };
+}
+
+/** True when `dir` holds a bagit.txt (a regular file, not a link). */
+export async function isBag(dir: string): Promise<boolean> {
+  const st = await fs.promises.lstat(path.join(dir, 'bagit.txt')).catch(() => undefined);
+  return !!st?.isFile();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The payload
 
 interface PayloadFile {
   rel: string;
@@ -326,30 +571,54 @@ interface PayloadFile {
   size: number;
 }
 
-/** Every file under data/, without following links; links are errors. */
+/** Every regular file under data/, by keyOf(rel); links are reported, never followed. */
 async function walkPayload(root: string, p: Problems, signal?: AbortSignal): Promise<Map<string, PayloadFile>> {
   const files = new Map<string, PayloadFile>();
   const dataDir = path.join(root, 'data');
   const st = await fs.promises.lstat(dataDir).catch(() => undefined);
-  if (!st?.isDirectory()) {
-    p.errors.push({ file: 'data', rule: 'payload-directory-missing', message: 'the payload directory data/ is missing' });
+  if (!st) {
+    p.error('data', 'payload-directory-missing', 'data/: the payload folder is missing; every bag keeps its payload in data/');
+    return files;
+  }
+  if (st.isSymbolicLink()) {
+    p.error('data', 'symlink-in-payload', 'data/: is a symbolic link; links are not followed, the payload must be a real folder inside the bag');
+    return files;
+  }
+  if (!st.isDirectory()) {
+    p.error('data', 'payload-directory-missing', 'data/: is not a folder; every bag keeps its payload in the folder data/');
     return files;
   }
   const stack = [dataDir];
   while (stack.length) {
     signal?.throwIfAborted();
     const dir = stack.pop()!;
-    for (const d of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const rel = toPosix(path.relative(root, dir));
+      p.error(rel, 'payload-unreadable', `${rel}: the folder cannot be listed (${(err as Error).message}), so the files in it cannot be checked`);
+      continue;
+    }
+    for (const d of entries) {
       const abs = path.join(dir, d.name);
       const rel = toPosix(path.relative(root, abs));
       if (d.isSymbolicLink()) {
-        p.errors.push({ file: rel, rule: 'symlink-in-payload', message: `${rel}: is a symbolic link; links are not followed, the payload must hold real files` });
-      } else if (d.isDirectory()) stack.push(abs);
-      else if (d.isFile()) {
-        const s = await fs.promises.lstat(abs);
-        files.set(rel.normalize('NFC'), { rel, abs, size: s.size });
+        p.error(rel, 'symlink-in-payload', `${printable(rel)}: is a symbolic link; links are not followed, the payload must hold the real files`);
+      } else if (d.isDirectory()) {
+        stack.push(abs);
+      } else if (d.isFile()) {
+        const s = await fs.promises.lstat(abs).catch(() => undefined);
+        if (!s) continue; // vanished since the listing: reported as missing if a manifest lists it
+        const key = keyOf(rel);
+        const prior = files.get(key);
+        if (prior) {
+          p.error(rel, 'payload-names-collide', `${printable(rel)} and ${printable(prior.rel)}: the two names differ only in Unicode normalization, so a manifest cannot tell them apart (and macOS and Windows cannot hold both); rename one`);
+          continue;
+        }
+        files.set(key, { rel, abs, size: s.size });
       } else {
-        p.errors.push({ file: rel, rule: 'special-file-in-payload', message: `${rel}: is not a regular file` });
+        p.error(rel, 'special-file-in-payload', `${printable(rel)}: is not a regular file (a device, socket or pipe); the payload must hold regular files only`);
       }
     }
   }
@@ -357,105 +626,199 @@ async function walkPayload(root: string, p: Problems, signal?: AbortSignal): Pro
 }
 
 /**
- * Validates a bag: bagit.txt, tag files in their declared encoding, Payload-Oxum first (fast
- * completeness), then completeness against every payload manifest, then fixity (one hashFile call
- * per file with every algorithm that lists it), then tag manifests.
+ * Runs `fn` over `items`, at most `limit` at a time. After a failure (or an abort) no new item is
+ * started, and the first error is thrown once every item in flight has settled, so a caller's
+ * clean-up never races with work still writing.
  */
-export async function validateBag(
-  root: string,
-  opts: { hashFile: HashFile; signal?: AbortSignal; onProgress?: (p: { files: number; bytes: number }) => void },
-): Promise<BagReport> {
-  const p: Problems = { errors: [], warnings: [] };
+async function inFlight<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const i = next++;
+      try {
+        signal?.throwIfAborted();
+        await fn(items[i], i);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.err;
+}
+
+/** Resolves a (checked) bag path and proves it, links followed, to be a regular file inside the bag. */
+async function safeTagTarget(root: string, rel: string): Promise<{ abs: string } | { missing: string } | { outside: string }> {
+  const abs = path.resolve(root, ...rel.split('/'));
+  if (!isInside(root, abs) || abs === path.resolve(root)) return { outside: 'it resolves outside the bag' };
+  const lst = await fs.promises.lstat(abs).catch(() => undefined);
+  if (!lst) return { missing: 'it is not in the bag' };
+  let real: string;
+  let realRoot: string;
+  try {
+    [real, realRoot] = await Promise.all([fs.promises.realpath(abs), fs.promises.realpath(root)]);
+  } catch {
+    return { missing: 'it is a link to nothing' };
+  }
+  if (!isInside(realRoot, real)) return { outside: 'a symbolic link on its way leads outside the bag' };
+  const st = await fs.promises.stat(abs).catch(() => undefined);
+  if (!st?.isFile()) return { missing: 'it is not a regular file' };
+  return { abs };
+}
+
+/**
+ * Validates a bag, reporting every problem: bagit.txt; tag files in their declared encoding;
+ * Payload-Oxum first (the fast completeness check); completeness against every payload manifest;
+ * fixity (one hashFile call per file with every algorithm that lists it); then tag manifests.
+ * Throws only when `signal` aborts (its reason) or on a programming error.
+ */
+export async function validateBag(root: string, opts: ValidateBagOptions): Promise<BagReport> {
   const { signal } = opts;
-  const parsed = await parseBag(root, p);
-  const payload = await walkPayload(root, p, signal);
+  signal?.throwIfAborted();
+  const bagRoot = path.resolve(root);
+  const p = new Problems();
+  const parsed = await parseBag(bagRoot, p);
+  signal?.throwIfAborted();
+  const payload = await walkPayload(bagRoot, p, signal);
   let payloadBytes = 0;
   for (const f of payload.values()) payloadBytes += f.size;
 
+  // fetch.txt: files still to download are holes, not missing files
+  const fetchList = parsed.declaration?.fetch ?? [];
+  const fetched = new Set(fetchList.map((f) => keyOf(f.path)));
+  const holes = fetchList.filter((f) => !payload.has(keyOf(f.path)));
+
   // 1. Payload-Oxum: the fast completeness check, before any hashing
   const oxum = parsed.declaration?.payloadOxum;
-  if (oxum && (oxum.bytes !== payloadBytes || oxum.files !== payload.size)) {
-    p.errors.push({
-      file: 'bag-info.txt',
-      rule: 'payload-oxum-mismatch',
-      message: `Payload-Oxum says ${oxum.bytes} bytes in ${oxum.files} files; data/ holds ${payloadBytes} bytes in ${payload.size} files`,
-    });
+  if (oxum) {
+    const unknownLength = holes.some((f) => !/^\d+$/.test(f.length));
+    const expectedFiles = payload.size + holes.length;
+    const expectedBytes = payloadBytes + holes.reduce((s, f) => s + (/^\d+$/.test(f.length) ? Number(f.length) : 0), 0);
+    if (oxum.files !== expectedFiles || (!unknownLength && oxum.bytes !== expectedBytes)) {
+      const holeNote = holes.length ? ` (counting ${holes.length} file(s) fetch.txt lists but the bag does not hold yet)` : '';
+      p.error(
+        parsed.infoName,
+        'payload-oxum-mismatch',
+        `${parsed.infoName}: Payload-Oxum says ${oxum.bytes} bytes in ${oxum.files} files, but data/ holds ${expectedBytes} bytes in ${expectedFiles} files${holeNote}: files are missing, extra or truncated`,
+      );
+    }
   }
 
-  // 2. completeness
-  const fetched = new Set(parsed.declaration?.fetch.map((f) => f.path.normalize('NFC')) ?? []);
+  // 2. completeness: every listed file is there (or is a hole), every payload file is listed everywhere
   for (const m of parsed.manifests) {
     for (const [key, e] of m.entries) {
       if (!payload.has(key) && !fetched.has(key)) {
-        p.errors.push({ file: e.path, rule: 'payload-file-missing', message: `${e.path}: listed in ${m.file} but not in the bag` });
+        p.error(e.path, 'payload-file-missing', `${printable(e.path)}: is listed in ${m.file} (line ${e.line}) but is not in the bag`);
       }
     }
     for (const [key, f] of payload) {
-      if (!m.entries.has(key)) p.errors.push({ file: f.rel, rule: 'payload-file-not-in-manifest', message: `${f.rel}: in data/ but not listed in ${m.file}` });
+      if (!m.entries.has(key)) p.error(f.rel, 'payload-file-not-in-manifest', `${printable(f.rel)}: is in data/ but not listed in ${m.file}, so its integrity cannot be checked`);
+    }
+  }
+  for (const f of fetchList) {
+    const key = keyOf(f.path);
+    for (const m of parsed.manifests) {
+      if (!m.entries.has(key)) p.error('fetch.txt', 'fetch-file-not-in-manifest', `fetch.txt: '${printable(f.path)}' is to be fetched from ${f.url} but is not listed in ${m.file}, so it could never be checked`);
     }
   }
 
-  // 3. fixity, one read per file with every algorithm that lists it
+  // 3. fixity: one read per file, with every algorithm that lists it
+  const toHash = [...payload].filter(([key]) => parsed.manifests.some((m) => m.entries.has(key)));
+  const results: Array<BagProblem[]> = new Array(toHash.length);
   let doneFiles = 0;
   let doneBytes = 0;
-  for (const [key, f] of payload) {
+  await inFlight(
+    toHash,
+    IN_FLIGHT,
+    async ([key, f], i) => {
+      const listing = parsed.manifests.filter((m) => m.entries.has(key));
+      const found: BagProblem[] = [];
+      let hashes: Partial<Record<BagAlgorithm, string>>;
+      try {
+        hashes = await opts.hashFile(f.abs, [...new Set(listing.map((m) => m.algorithm))], signal);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        results[i] = [{ file: f.rel, rule: 'payload-file-unreadable', message: `${printable(f.rel)}: cannot be read (${(err as Error).message})` }];
+        return;
+      }
+      for (const m of listing) {
+        const expected = m.entries.get(key)!.hash;
+        const actual = hashes[m.algorithm]?.toLowerCase();
+        if (actual !== expected) {
+          found.push({ file: f.rel, rule: 'checksum-mismatch', message: `${printable(f.rel)}: ${m.algorithm} is ${actual ?? '(not computed)'}, but ${m.file} says ${expected}` });
+        }
+      }
+      results[i] = found;
+      doneFiles++;
+      doneBytes += f.size;
+      opts.onProgress?.({ files: doneFiles, bytes: doneBytes });
+    },
+    signal,
+  );
+  for (const r of results) p.errors.push(...r);
+
+  // 4. tag manifests: every tag file listed exists and matches (one read per file)
+  const tagFiles = new Map<string, { path: string; listing: Array<{ m: Manifest; e: ManifestEntry }> }>();
+  for (const m of parsed.tagManifests) {
+    for (const [key, e] of m.entries) {
+      const t = tagFiles.get(key) ?? { path: e.path, listing: [] };
+      t.listing.push({ m, e });
+      tagFiles.set(key, t);
+    }
+  }
+  for (const t of tagFiles.values()) {
     signal?.throwIfAborted();
-    const listing = parsed.manifests.filter((m) => m.entries.has(key));
-    if (!listing.length) continue;
-    if (!isInside(root, f.abs)) continue;
-    let hashes: Partial<Record<BagAlgorithm, string>>;
-    try {
-      hashes = await opts.hashFile(f.abs, listing.map((m) => m.algorithm), signal);
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      p.errors.push({ file: f.rel, rule: 'payload-file-unreadable', message: `${f.rel}: ${(err as Error).message}` });
+    const target = await safeTagTarget(bagRoot, t.path);
+    const where = t.listing.map(({ m, e }) => `${m.file} line ${e.line}`).join(', ');
+    if ('outside' in target) {
+      p.error(t.path, 'manifest-path-outside-bag', `${printable(t.path)}: listed in ${where}, but ${target.outside}; it is not read`);
       continue;
     }
-    for (const m of listing) {
-      const expected = m.entries.get(key)!.hash;
-      const actual = hashes[m.algorithm];
-      if (actual !== expected) {
-        p.errors.push({ file: f.rel, rule: 'checksum-mismatch', message: `${f.rel}: ${m.algorithm} is ${actual}, but ${m.file} says ${expected}` });
-      }
+    if ('missing' in target) {
+      p.error(t.path, 'tag-file-missing', `${printable(t.path)}: listed in ${where}, but ${target.missing}`);
+      continue;
     }
-    doneFiles++;
-    doneBytes += f.size;
-    opts.onProgress?.({ files: doneFiles, bytes: doneBytes });
-  }
-
-  // 4. tag manifests
-  for (const m of parsed.tagManifests) {
-    for (const e of m.entries.values()) {
-      signal?.throwIfAborted();
-      const abs = path.resolve(root, e.path);
-      if (!isInside(root, abs)) continue;
-      const st = await fs.promises.lstat(abs).catch(() => undefined);
-      if (!st?.isFile()) {
-        p.errors.push({ file: e.path, rule: 'tag-file-missing', message: `${e.path}: listed in ${m.file} but missing` });
-        continue;
-      }
-      const hashes = await opts.hashFile(abs, [m.algorithm], signal);
-      if (hashes[m.algorithm] !== e.hash) {
-        p.errors.push({ file: e.path, rule: 'tag-checksum-mismatch', message: `${e.path}: ${m.algorithm} is ${hashes[m.algorithm]}, but ${m.file} says ${e.hash}` });
-      }
+    let hashes: Partial<Record<BagAlgorithm, string>>;
+    try {
+      hashes = await opts.hashFile(target.abs, [...new Set(t.listing.map(({ m }) => m.algorithm))], signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      p.error(t.path, 'tag-file-unreadable', `${printable(t.path)}: cannot be read (${(err as Error).message})`);
+      continue;
+    }
+    for (const { m, e } of t.listing) {
+      const actual = hashes[m.algorithm]?.toLowerCase();
+      if (actual !== e.hash) p.error(t.path, 'tag-checksum-mismatch', `${printable(t.path)}: ${m.algorithm} is ${actual ?? '(not computed)'}, but ${m.file} says ${e.hash}`);
     }
   }
 
   return { valid: p.errors.length === 0, errors: p.errors, warnings: p.warnings, declaration: parsed.declaration, payloadFiles: payload.size, payloadBytes };
 }
 
-/** Streams a file through node:crypto in this thread: the default for small jobs and tests. */
+// ---------------------------------------------------------------------------------------------
+// Hashing and copying in this thread
+
+function checkAlgorithms(algorithms: BagAlgorithm[]): BagAlgorithm[] {
+  const unique = [...new Set(algorithms)];
+  for (const a of unique) if (!isAlgorithm(a)) throw new TypeError(`'${String(a)}' is not a BagIt algorithm (${BagAlgorithms.join(', ')})`);
+  return unique;
+}
+
+/** Streams a file through node:crypto in this thread: the default hashFile for small jobs and tests. */
 export async function hashFileInProcess(absPath: string, algorithms: BagAlgorithm[], signal?: AbortSignal): Promise<Partial<Record<BagAlgorithm, string>>> {
-  const hashes = algorithms.map((a) => createHash(a));
+  const algs = checkAlgorithms(algorithms);
+  const hashes = algs.map((a) => createHash(a));
   await pipeline(fs.createReadStream(absPath, { signal }), async function (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) for (const h of hashes) h.update(chunk);
   });
-  return Object.fromEntries(algorithms.map((a, i) => [a, hashes[i].digest('hex')]));
+  return Object.fromEntries(algs.map((a, i) => [a, hashes[i].digest('hex')])) as Partial<Record<BagAlgorithm, string>>;
 }
 
-/** Copies while hashing, in this thread; the intake pipeline passes a worker-pool version. */
+/** Copies while hashing, in this thread (the target must not exist); the intake pipeline passes a worker-pool version. */
 export async function copyFileInProcess(source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal): Promise<Partial<Record<BagAlgorithm, string>>> {
-  const hashes = algorithms.map((a) => createHash(a));
+  const algs = checkAlgorithms(algorithms);
+  const hashes = algs.map((a) => createHash(a));
   await pipeline(
     fs.createReadStream(source, { signal }),
     async function* (chunks: AsyncIterable<Buffer>) {
@@ -466,74 +829,193 @@ export async function copyFileInProcess(source: string, target: string, algorith
     },
     fs.createWriteStream(target, { flags: 'wx' }),
   );
-  return Object.fromEntries(algorithms.map((a, i) => [a, hashes[i].digest('hex')]));
+  return Object.fromEntries(algs.map((a, i) => [a, hashes[i].digest('hex')])) as Partial<Record<BagAlgorithm, string>>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Creating a bag
+
+const CREATE_ALGORITHMS: BagAlgorithm[] = ['sha512', 'md5'];
+const BAGIT_TXT = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n';
+
+/** Writes under a temporary name, then renames: a reader sees the whole file or none. */
 async function writeAtomic(file: string, content: string): Promise<void> {
-  const temp = `${file}.tmp-${randomUUID()}`;
-  await fs.promises.writeFile(temp, content, { flag: 'wx' });
-  await fs.promises.rename(temp, file);
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${randomUUID()}`);
+  try {
+    await fs.promises.writeFile(temp, content, { flag: 'wx' });
+    await fs.promises.rename(temp, file);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The real path of `p`, or of its nearest existing ancestor joined with the rest. */
+async function realpathLoose(p: string): Promise<string> {
+  const rest: string[] = [];
+  let cur = p;
+  for (;;) {
+    try {
+      return path.join(await fs.promises.realpath(cur), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(cur);
+      if (parent === cur) return p;
+      rest.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+}
+
+/** A bag-info.txt line: values with line breaks are folded onto indented continuation lines. */
+function infoLine(label: string, value: string): string {
+  if (!label.trim() || /[:\r\n]/.test(label) || /^\s/.test(label)) {
+    throw new FondsError('INVALID_INPUT', `bag-info label '${printable(label)}' is not usable: a label must be non-empty, start with a non-space and hold no ':' or line break.`);
+  }
+  return `${label.trim()}: ${value.trim().split(/\r\n|\r|\n/).join('\n  ')}`;
 }
 
 /**
- * Creates a BagIt 1.0 bag at `destination` from the files under `source`: every byte read once
- * (copy and sha512 + md5 in the same pass), manifests, bag-info (Payload-Oxum, Bagging-Date),
- * tag manifests, and bagit.txt written LAST, so an interrupted run never looks like a bag.
+ * Creates a BagIt 1.0 bag at `destination` from the files under `source`: each byte is read once
+ * (copied and hashed with sha512 and md5 in the same pass, unless `hashFile` alone is given), then
+ * manifest-sha512.txt, manifest-md5.txt, bag-info.txt (Bag-Software-Agent, Bagging-Date,
+ * Payload-Oxum, opts.info), tagmanifest-sha512.txt, tagmanifest-md5.txt and bagit.txt LAST.
+ * The payload is copied into a hidden working folder and renamed into place, tag files are
+ * written under temporary names and renamed, so an interrupted run never looks like a bag; a
+ * failed run removes what it wrote. Refuses a destination that exists and is not an empty
+ * folder, a destination inside the source, and sources holding links, special files or names a
+ * bag cannot carry.
  */
-export async function createBag(
-  source: string,
-  destination: string,
-  opts: { copyFile?: CopyFile; info?: Array<[string, string]>; signal?: AbortSignal; onProgress?: (p: { files: number; bytes: number }) => void } = {},
-): Promise<{ files: number; bytes: number }> {
+export async function createBag(source: string, destination: string, opts: CreateBagOptions = {}): Promise<{ files: number; bytes: number }> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
   const src = path.resolve(source);
   const dest = path.resolve(destination);
   const st = await fs.promises.stat(src).catch(() => undefined);
-  if (!st?.isDirectory()) throw new Error(`${src}: not a folder`);
-  if (isInside(src, dest)) throw new Error(`${dest}: the bag cannot be created inside the folder it bags`);
-  const existing = await fs.promises.readdir(dest).catch(() => undefined);
-  if (existing && existing.length) throw new Error(`${dest}: already exists and is not empty`);
-  const copy = opts.copyFile ?? copyFileInProcess;
-  const algorithms: BagAlgorithm[] = ['sha512', 'md5'];
-  const rows: Record<BagAlgorithm, string[]> = { md5: [], sha1: [], sha224: [], sha256: [], sha384: [], sha512: [] };
-  let files = 0;
-  let bytes = 0;
+  if (!st?.isDirectory()) throw new FondsError('NOT_FOUND', `${src}: no such folder to bag.`, { path: src });
+  if (isInside(src, dest) || isInside(await fs.promises.realpath(src), await realpathLoose(dest))) {
+    throw new FondsError('PATH_INVALID', `${dest}: the bag cannot be created inside the folder it bags (${src}); choose a destination outside it.`, { path: dest });
+  }
+  const destStat = await fs.promises.stat(dest).catch(() => undefined);
+  if (destStat && !destStat.isDirectory()) throw new FondsError('CONFLICT', `${dest}: already exists and is not a folder; choose a new or empty folder for the bag.`, { path: dest });
+  if (destStat && (await fs.promises.readdir(dest)).length) {
+    throw new FondsError('CONFLICT', `${dest}: already exists and is not empty; choose a new or empty folder for the bag.`, { path: dest });
+  }
+
+  // 1. what to bag, checked before anything is written
+  const extra = opts.info ?? [];
+  for (const [k, v] of extra) infoLine(k, v);
+  if (extra.some(([k]) => k.trim().toLowerCase() === 'payload-oxum')) throw new FondsError('INVALID_INPUT', 'bag-info: Payload-Oxum is computed by Fonds from the payload and cannot be given.');
+  const given = (label: string) => extra.some(([k]) => k.trim().toLowerCase() === label.toLowerCase());
+  const files: Array<{ rel: string; abs: string }> = [];
+  const dirs: string[] = [];
+  const refused: string[] = [];
+  const seen = new Map<string, string>();
   const stack = [src];
-  await fs.promises.mkdir(path.join(dest, 'data'), { recursive: true });
   while (stack.length) {
-    opts.signal?.throwIfAborted();
+    signal?.throwIfAborted();
     const dir = stack.pop()!;
-    for (const d of (await fs.promises.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const d of await fs.promises.readdir(dir, { withFileTypes: true })) {
       const abs = path.join(dir, d.name);
       const rel = toPosix(path.relative(src, abs));
-      if (d.isDirectory()) {
-        await fs.promises.mkdir(path.join(dest, 'data', rel), { recursive: true });
-        stack.push(abs);
-      } else if (d.isFile()) {
-        const hashes = await copy(abs, path.join(dest, 'data', rel), algorithms, opts.signal);
-        const size = (await fs.promises.stat(abs)).size;
-        for (const a of algorithms) rows[a].push(`${hashes[a]}  ${encodePath(`data/${rel}`)}`);
-        files++;
-        bytes += size;
-        opts.onProgress?.({ files, bytes });
+      if (d.isSymbolicLink() || (!d.isDirectory() && !d.isFile())) {
+        refused.push(`${printable(rel)} (${d.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'})`);
+        continue;
       }
-      // links and special files are not bagged: a bag holds real files only
+      const bad = bagPathProblem(`data/${rel}`);
+      if (bad) {
+        refused.push(`${printable(rel)} (${bad.why})`);
+        continue;
+      }
+      const prior = seen.get(keyOf(rel));
+      if (prior !== undefined) {
+        refused.push(`${printable(rel)} (differs from ${printable(prior)} only in Unicode normalization)`);
+        continue;
+      }
+      seen.set(keyOf(rel), rel);
+      if (d.isDirectory()) {
+        dirs.push(rel);
+        stack.push(abs);
+      } else files.push({ rel, abs });
     }
   }
-  const tagHashes: Record<string, Partial<Record<BagAlgorithm, string>>> = {};
-  const put = async (name: string, content: string) => {
-    tagHashes[name] = Object.fromEntries(algorithms.map((a) => [a, createHash(a).update(content).digest('hex')]));
-    await writeAtomic(path.join(dest, name), content);
-  };
-  for (const a of algorithms) await put(`manifest-${a}.txt`, rows[a].sort().join('\n') + '\n');
-  const date = new Date().toISOString().slice(0, 10);
-  const info: Array<[string, string]> = [['Bag-Software-Agent', 'Fonds'], ['Bagging-Date', date], ['Payload-Oxum', `${bytes}.${files}`], ...(opts.info ?? [])];
-  await put('bag-info.txt', info.map(([k, v]) => `${k}: ${v}`).join('\n') + '\n');
-  const bagit = 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n';
-  tagHashes['bagit.txt'] = Object.fromEntries(algorithms.map((a) => [a, createHash(a).update(bagit).digest('hex')]));
-  for (const a of algorithms) {
-    const listed = Object.keys(tagHashes).sort().map((name) => `${tagHashes[name][a]}  ${name}`);
-    await writeAtomic(path.join(dest, `tagmanifest-${a}.txt`), listed.join('\n') + '\n');
+  if (refused.length) {
+    const shown = refused.slice(0, 10).join('; ');
+    throw new FondsError(
+      'INVALID_INPUT',
+      `${src}: ${refused.length} item(s) cannot go into a bag, which holds regular files with portable names only: ${shown}${refused.length > 10 ? '; …' : ''}. Replace links by the files they point to, rename or remove the others, then try again.`,
+      { path: src },
+    );
   }
-  await writeAtomic(path.join(dest, 'bagit.txt'), bagit);
-  return { files, bytes };
+  files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  dirs.sort();
+
+  // 2. the payload, copied into a hidden working folder
+  const createdDest = !destStat;
+  await fs.promises.mkdir(dest, { recursive: true });
+  const work = path.join(dest, `.fonds-bagging-${randomUUID()}`);
+  const workData = path.join(work, 'data');
+  const written: string[] = [];
+  try {
+    await fs.promises.mkdir(workData, { recursive: true });
+    for (const rel of dirs) await fs.promises.mkdir(path.join(workData, ...rel.split('/')), { recursive: true });
+    const rows: Array<{ rel: string; hashes: Partial<Record<BagAlgorithm, string>>; size: number }> = new Array(files.length);
+    let doneFiles = 0;
+    let doneBytes = 0;
+    await inFlight(
+      files,
+      IN_FLIGHT,
+      async (f, i) => {
+        const target = path.join(workData, ...f.rel.split('/'));
+        let hashes: Partial<Record<BagAlgorithm, string>>;
+        if (opts.copyFile) hashes = await opts.copyFile(f.abs, target, CREATE_ALGORITHMS, signal);
+        else if (opts.hashFile) {
+          await copyFileInProcess(f.abs, target, [], signal);
+          hashes = await opts.hashFile(target, CREATE_ALGORITHMS, signal);
+        } else hashes = await copyFileInProcess(f.abs, target, CREATE_ALGORITHMS, signal);
+        for (const a of CREATE_ALGORITHMS) {
+          if (!HEX[a].test(hashes[a] ?? '')) throw new Error(`bagging ${f.rel}: no ${a} checksum came back for the copy`);
+        }
+        const size = (await fs.promises.lstat(target)).size;
+        rows[i] = { rel: f.rel, hashes, size };
+        doneFiles++;
+        doneBytes += size;
+        opts.onProgress?.({ files: doneFiles, bytes: doneBytes });
+      },
+      signal,
+    );
+    const bytes = rows.reduce((s, r) => s + r.size, 0);
+
+    // 3. tag files, computed before anything is moved into place
+    const tags: Array<[string, string]> = [];
+    for (const a of CREATE_ALGORITHMS) tags.push([`manifest-${a}.txt`, rows.map((r) => `${r.hashes[a]}  ${encodePath(`data/${r.rel}`)}\n`).join('')]);
+    const now = new Date();
+    const date = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+    const info: Array<[string, string]> = [
+      ...(given('Bag-Software-Agent') ? [] : [['Bag-Software-Agent', 'Fonds'] as [string, string]]),
+      ...(given('Bagging-Date') ? [] : [['Bagging-Date', date] as [string, string]]),
+      ['Payload-Oxum', `${bytes}.${rows.length}`],
+      ...extra,
+    ];
+    tags.push(['bag-info.txt', info.map(([k, v]) => infoLine(k, v) + '\n').join('')]);
+    const listed = [...tags, ['bagit.txt', BAGIT_TXT] as [string, string]].sort(([a], [b]) => (a < b ? -1 : 1));
+    for (const a of CREATE_ALGORITHMS) tags.push([`tagmanifest-${a}.txt`, listed.map(([name, content]) => `${createHash(a).update(content, 'utf8').digest('hex')}  ${name}\n`).join('')]);
+
+    // 4. into place: payload, tag files, bagit.txt last
+    signal?.throwIfAborted();
+    await fs.promises.rename(workData, path.join(dest, 'data'));
+    written.push(path.join(dest, 'data'));
+    await fs.promises.rmdir(work);
+    for (const [name, content] of tags) {
+      await writeAtomic(path.join(dest, name), content);
+      written.push(path.join(dest, name));
+    }
+    await writeAtomic(path.join(dest, 'bagit.txt'), BAGIT_TXT);
+    return { files: rows.length, bytes };
+  } catch (err) {
+    // leave the destination as it was found
+    await fs.promises.rm(work, { recursive: true, force: true }).catch(() => undefined);
+    for (const w of written.reverse()) await fs.promises.rm(w, { recursive: true, force: true }).catch(() => undefined);
+    if (createdDest) await fs.promises.rmdir(dest).catch(() => undefined);
+    throw err;
+  }
 }
