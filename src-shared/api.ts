@@ -8,6 +8,17 @@
 import { z } from 'zod';
 import type { Execution, ExecutionFile, Processing, StoredData, StoredFile } from './domain/execution';
 import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
+import {
+  MessageStates,
+  MessageStatuses,
+  MessageTypes,
+  type Message,
+  type MessageDetail,
+  type MessageFacets,
+  type PurgeReport,
+  type PurgeRules,
+  type RescanSummary,
+} from './domain/message';
 
 /** Marks a command: its output type (compile-time only), then its input schema. */
 function command<O>() {
@@ -28,6 +39,18 @@ const localPath = z
   .min(1)
   .max(4096)
   .refine((p) => !p.includes('\0'), 'path contains a NUL byte');
+/** A message id is a folder name of the message directory; the service checks it stays inside. */
+const messageId = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((p) => !p.includes('\0'), 'message id contains a NUL byte');
+/** An ISO 8601 date or date-time. */
+const isoDate = z
+  .string()
+  .max(40)
+  .refine((s) => /^\d{4}-\d{2}-\d{2}/.test(s) && !Number.isNaN(Date.parse(s)), 'not an ISO 8601 date');
+const outboxId = z.number().int().min(1);
 
 export interface Page<T> {
   items: T[];
@@ -201,6 +224,78 @@ export const commands = {
     z.object({ status: z.enum(['pending', 'sending', 'sent', 'cancelled', 'failed']).optional(), ...page }),
     'Messages waiting to be sent, and sent ones.',
   ),
+
+  // ---- messages: Medona directory, purge, outbox review ----
+  'messages.list': command<Page<Message>>()(
+    z.object({
+      type: z.string().max(100).optional(),
+      /** a status, or 'none' for messages without one */
+      status: z.string().max(50).optional(),
+      state: z.enum(MessageStates).optional(),
+      from: isoDate.optional(),
+      to: isoDate.optional(),
+      /** part of the id, reference, sender or recipient */
+      q: z.string().max(200).optional(),
+      ...page,
+    }),
+    'Indexed messages of the message directory, newest first, filtered.',
+  ),
+  'messages.facets': command<MessageFacets>()(z.object({}), 'Counts by type, status and state, for the filters.'),
+  'messages.get': command<MessageDetail>()(z.object({ id: messageId }), 'One message: its fields, its content pretty-printed, its attachments.'),
+  'messages.timeline': command<Page<FondsEvent>>()(z.object({ id: messageId, ...page }), 'Every event of a message, newest first.'),
+  'messages.setStatus': command<Message>()(
+    z.object({ id: messageId, status: z.enum(MessageStatuses) }),
+    "Set a message's status (kept in the index and in its status sidecar, for the other instances).",
+  ),
+  'messages.write': command<Message>()(
+    z.object({
+      /** default: FONDS-<uuid> */
+      id: messageId.optional(),
+      type: z.enum(MessageTypes),
+      format: z.enum(['xml', 'json']).default('xml'),
+      /** the whole message; when absent it is generated from the fields below */
+      content: z.string().max(10 * 1024 * 1024).optional(),
+      reference: z.string().max(500).optional(),
+      requestReference: z.string().max(500).optional(),
+      sender: z.string().max(500).optional(),
+      recipient: z.string().max(500).optional(),
+      date: isoDate.optional(),
+      comment: z.string().max(5000).optional(),
+      status: z.enum(MessageStatuses).optional(),
+      attachments: z
+        .array(z.object({ name: z.string().min(1).max(1000), content: z.string().max(10 * 1024 * 1024), encoding: z.enum(['utf8', 'base64']).default('utf8') }))
+        .max(100)
+        .default([]),
+    }),
+    "Write one of Fonds' own messages into the message directory (<id>/<id>.xml and attachments), under the directory lock.",
+  ),
+  'messages.rescan': command<RescanSummary>()(z.object({}), 'Reconcile the index with the message directory now.'),
+  'purge.rules': command<PurgeRules>()(
+    z.object({ text: z.string().max(100_000).optional() }),
+    'The removeMessageTask rules, parsed and validated (or the text given, to try a change).',
+  ),
+  'purge.run': command<PurgeReport>()(
+    z.object({
+      /** nothing is deleted unless dryRun is false */
+      dryRun: z.boolean().default(true),
+      /** delete only these (the list a person confirmed); each is checked again */
+      ids: z.array(messageId).max(10_000).optional(),
+      /** count delays back from this moment (a dry run's), never later than now */
+      now: isoDate.optional(),
+      /** how many items to list in the report; totals always count all */
+      limit: z.number().int().min(0).max(1_000_000).default(100_000),
+      waitForLockMs: z.number().int().min(0).max(600_000).default(15_000),
+    }),
+    'Purge the message directory with removeMessageTask (medona/message/deleteMessageDirectoryPurge), or a dry run.',
+  ),
+  'outbox.get': command<OutboxItem>()(z.object({ id: outboxId }), 'One outbox message.'),
+  'outbox.edit': command<OutboxItem>()(
+    z.object({ id: outboxId, headers: z.record(z.string(), z.unknown()).optional(), body: z.string().max(10 * 1024 * 1024).optional() }),
+    'Change the headers or body of a message not yet sent.',
+  ),
+  'outbox.cancel': command<OutboxItem>()(z.object({ id: outboxId }), 'Cancel a message not yet sent.'),
+  'outbox.retry': command<OutboxItem>()(z.object({ id: outboxId }), 'Queue a failed, cancelled or waiting message again.'),
+  'outbox.sendNow': command<OutboxItem>()(z.object({ id: outboxId }), 'Send a waiting message now (retry, due at once).'),
 } as const;
 
 export type Commands = typeof commands;
@@ -215,4 +310,5 @@ export function isCommandName(name: unknown): name is CommandName {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(commands, name);
 }
 
+export type { Message, MessageDetail, MessageFacets, PurgeReport, PurgeRules, RescanSummary } from './domain/message';
 export type { Finding, Upload, UploadFile, Progress, Execution, ExecutionFile, Processing, StoredData, StoredFile };

@@ -24,6 +24,8 @@ Commands:
   ingest PATH...             check files, folders or bags as a new upload; print the checks
   validate PATH              validate a BagIt bag (exit 0 valid, 1 invalid, 2 error)
   bag create PATH            create a BagIt 1.0 bag (sha512 + md5) from a folder
+  purge [--dry-run]          purge the message directory with removeMessageTask: one line per
+                             message (id, type, status, task, bytes), then totals (exit 0, 2 error)
   config                     list every setting, its environment variable and default
 
 Options:
@@ -31,6 +33,7 @@ Options:
   --port N, --host H         headless server address (serve)
   --output DIR               where to create the bag (bag create; default PATH-bag)
   --name NAME                upload name (ingest)
+  --dry-run                  list what purge would delete, delete nothing (purge)
   --json                     machine-readable output
   -h, --help                 this help
 `;
@@ -150,6 +153,45 @@ async function bagCreate(source: string | undefined, output: string | undefined,
   }
 }
 
+/** `fonds purge`: reconcile the index with the directory, then purge (or list, with --dry-run). */
+async function purge(config: Config, dryRun: boolean, json: boolean): Promise<number> {
+  // a one-shot run needs no watcher: the rescan on start brings the index up to date
+  const service = await createService({ ...config, messageWatch: false });
+  const ctx = { transport: 'cli' as const };
+  try {
+    await service.idle(24 * 3600 * 1000);
+    const rules = await service.call('purge.rules', {}, ctx);
+    if (rules.errors.length) {
+      for (const e of rules.errors) process.stderr.write(`ERROR removeMessageTask ${e.task || '-'} ${e.field}: ${e.message}\n`);
+      process.stderr.write(`fonds: removeMessageTask has ${rules.errors.length} problem(s); nothing was purged.\n`);
+      return 2;
+    }
+    const report = await service.call('purge.run', { dryRun, limit: 1_000_000 }, ctx);
+    if (json) {
+      out(JSON.stringify(report, null, 2));
+      return 0;
+    }
+    if (!rules.tasks.length) {
+      out('No purge task is configured (removeMessageTask is empty): nothing to do.');
+      return 0;
+    }
+    for (const i of report.items) {
+      const verb = i.skipped ? 'SKIPPED' : i.deleted ? 'DELETED' : 'WOULD-DELETE';
+      out(`${verb} ${i.id} ${i.type} ${i.status} ${i.task} ${i.bytes}${i.skipped ? ` (${i.skipped})` : ''}`);
+    }
+    for (const t of report.tasks) out(`task ${t.name}: delay ${t.delay}, messages dated before ${t.cutoff}: ${t.messages} messages, ${t.bytes} bytes`);
+    const { messages, bytes, skipped } = report.totals;
+    out(
+      dryRun
+        ? `Dry run: ${messages} messages, ${bytes} bytes would be freed; nothing was deleted.`
+        : `Purged ${messages} messages, ${bytes} bytes freed${skipped ? `; ${skipped} skipped` : ''}.`,
+    );
+    return 0;
+  } finally {
+    await service.close();
+  }
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -163,6 +205,7 @@ export async function runCli(argv: string[]): Promise<number> {
         output: { type: 'string' },
         name: { type: 'string' },
         json: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -187,6 +230,8 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'bag':
         if (rest[0] !== 'create') throw new UsageError(`unknown bag command '${rest[0] ?? ''}' (try: bag create PATH)`);
         return await bagCreate(rest[1], values.output, values.json);
+      case 'purge':
+        return await purge(configFrom(values), values['dry-run'], values.json);
       case 'config':
         for (const s of describeSettings()) out(`${s.key.padEnd(28)} ${s.env.padEnd(34)} ${JSON.stringify(s.default)}`);
         return 0;

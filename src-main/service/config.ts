@@ -53,6 +53,21 @@ export const configSchema = z.object({
   s3VerifyReread: z.boolean().default(false),
   /** Delete an upload's staged files automatically once an execution from it succeeded with fixity verified. */
   deleteUploadAfterVerifiedExecution: z.boolean().default(false),
+
+  // ---- messages (Medona message directory, seed 003) ----
+  /** The shared message directory (Maarch RM's messageDirectory); empty = <dataDir>/messages. */
+  messageDirectory: z.string().default(''),
+  /** Purge rules, in the seed's syntax ({'<task>': {'type': [...], 'status': [...], 'delay': 'P7D'}}) or JSON; empty = no task. */
+  removeMessageTask: z.string().default(''),
+  /** Run the purge every so often: an ISO 8601 duration (PT6H, P1D); empty = never on its own. */
+  purgeSchedule: z
+    .string()
+    .default('')
+    .refine((s) => s === '' || /^P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/.test(s), 'not an ISO 8601 duration such as PT6H or P1D'),
+  /** How long the message directory lock lives without being renewed (a crashed holder's lock is taken over after this). */
+  messageLockTtlMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+  /** Watch the message directory for changes (off: only the rescans on start and on demand). */
+  messageWatch: z.boolean().default(true),
 });
 
 export type Config = z.infer<typeof configSchema>;

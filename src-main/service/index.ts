@@ -15,6 +15,7 @@ import { HashPool } from './fixity/hash-pool';
 import { createIntake, intakeMigrations } from './intake';
 import { lockDataDir } from './lock';
 import { createProcessing, processingMigrations } from './processing';
+import { createMessages, messagesMigrations } from './messages';
 
 export type { CallContext } from './capability';
 
@@ -34,7 +35,7 @@ export interface Service {
 }
 
 /** Every migration, in the order capabilities depend on each other. */
-export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations];
+export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations, ...messagesMigrations];
 
 function readOrCreateToken(config: Config): string {
   if (config.token) return config.token;
@@ -95,7 +96,7 @@ export async function createService(config: Config): Promise<Service> {
         'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
       },
     };
-    capabilities = [core, intake, processing];
+    capabilities = [core, intake, processing, createMessages(deps)];
 
     for (const c of capabilities) {
       for (const [name, h] of Object.entries(c.handlers)) {

@@ -94,5 +94,17 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
       await call('uploads.delete', { id: id(params) }, ctx);
       res.writeHead(204).end();
     }),
+
+    // ---- Maarch RM Medona: message directory purge (seed 003) ----
+    {
+      method: 'DELETE',
+      pattern: /^\/medona\/message\/MessageDirectoryPurge$/,
+      handle: async ({ res, url, ctx }) => {
+        const raw = url.searchParams.get('dryRun');
+        if (raw !== null && !/^(true|false|1|0)$/i.test(raw)) throw new FondsError('INVALID_INPUT', `dryRun: '${raw}' is not true or false.`);
+        const dryRun = raw !== null && /^(true|1)$/i.test(raw);
+        sendJson(res, 200, await call('purge.run', { dryRun }, ctx));
+      },
+    },
   ];
 }

@@ -4,6 +4,7 @@
  */
 import type { Component } from 'vue';
 import ExecutionsView from './ExecutionsView.vue';
+import MessagesView from './MessagesView.vue';
 import StoredDataView from './StoredDataView.vue';
 import UploadsView from './UploadsView.vue';
 
@@ -18,4 +19,5 @@ export const screens: Screen[] = [
   { id: 'uploads', label: 'nav.uploads', component: UploadsView },
   { id: 'executions', label: 'nav.executions', component: ExecutionsView },
   { id: 'storedData', label: 'nav.storedData', component: StoredDataView },
+  { id: 'messages', label: 'nav.messages', component: MessagesView },
 ];
