@@ -24,6 +24,8 @@ Commands:
   ingest PATH...             check files, folders or bags as a new upload; print the checks
   validate PATH              validate a BagIt bag (exit 0 valid, 1 invalid, 2 error)
   bag create PATH            create a BagIt 1.0 bag (sha512 + md5) from a folder
+  execute UPLOAD_ID...       copy checked uploads into stored data (archive-to-archive), wait,
+                             print the outcome (exit 0 SUCCESS, 1 refused or FAILURE, 2 error)
   purge [--dry-run]          purge the message directory with removeMessageTask: one line per
                              message (id, type, status, task, bytes), then totals (exit 0, 2 error)
   config                     list every setting, its environment variable and default
@@ -32,7 +34,8 @@ Options:
   --data-dir DIR             data directory (or FONDS_DATA_DIR)
   --port N, --host H         headless server address (serve)
   --output DIR               where to create the bag (bag create; default PATH-bag)
-  --name NAME                upload name (ingest)
+  --name NAME                upload name (ingest); new stored data name (execute)
+  --into STORED_DATA_ID      update this stored data instead of creating one (execute)
   --dry-run                  list what purge would delete, delete nothing (purge)
   --json                     machine-readable output
   -h, --help                 this help
@@ -153,6 +156,51 @@ async function bagCreate(source: string | undefined, output: string | undefined,
   }
 }
 
+/**
+ * `fonds execute UPLOAD_ID... --name NAME | --into STORED_DATA_ID`: create and launch an
+ * archive-to-archive execution, wait for it (a run cut short resumes at the next start), print it.
+ */
+async function execute(config: Config, uploads: string[], name: string | undefined, into: string | undefined, json: boolean): Promise<number> {
+  if (!uploads.length) throw new UsageError('execute needs at least one UPLOAD_ID');
+  if (name && into) throw new UsageError('execute takes --name (a new stored data) or --into (an existing one), not both');
+  const service = await createService({ ...config, messageWatch: false });
+  const ctx = { transport: 'cli' as const };
+  try {
+    const first = await service.call('uploads.get', { id: uploads[0] }, ctx);
+    const created = await service.call(
+      'executions.create',
+      {
+        processing: 'archive-to-archive',
+        inputs: { upload: uploads },
+        output: { stored_data: into ? { _id: into } : { name: name ?? first.name, storage_tags: ['ARCHIVE'] } },
+      },
+      ctx,
+    );
+    await service.call('executions.launch', { id: created._id }, ctx);
+    const unsubscribe = service.subscribe((p) => {
+      if (!json && p.channel === 'progress' && p.progress.objectId === created._id && process.stderr.isTTY) {
+        const pr = p.progress.progress;
+        process.stderr.write(`\r${pr.files}/${pr.totalFiles ?? '?'} files, ${(pr.bytes / 1e6).toFixed(1)} MB ${pr.rate ? `(${(pr.rate / 1e6).toFixed(1)} MB/s)` : ''}   `);
+      }
+    });
+    await service.idle(7 * 24 * 3600 * 1000);
+    unsubscribe();
+    if (process.stderr.isTTY && !json) process.stderr.write('\n');
+    const e = await service.call('executions.get', { id: created._id }, ctx);
+    const sd = await service.call('storedData.get', { id: e.output.stored_data._id }, ctx);
+    const failed = await service.call('executions.files', { id: e._id, status: 'failed', limit: 1000 }, ctx);
+    if (json) out(JSON.stringify({ execution: e, storedData: sd, failed: failed.items }, null, 2));
+    else {
+      out(`execution ${e._id}: ${e.status}, ${e.files.verified}/${e.files.total} files copied and verified, ${e.files.failed} failed${e.reason ? ` (${e.reason})` : ''}`);
+      out(`stored data ${sd._id} '${sd.name}': ${sd.status}, ${sd.type_infos.files_number} files, ${sd.size} bytes, ${sd.verified ? 'fixity verified' : 'NOT verified'}, in ${sd.storage.labels.join(', ')}`);
+      for (const f of failed.items) out(`FAILED ${f.path}: ${f.error ?? ''}`);
+    }
+    return e.status === 'SUCCESS' ? 0 : 1;
+  } finally {
+    await service.close();
+  }
+}
+
 /** `fonds purge`: reconcile the index with the directory, then purge (or list, with --dry-run). */
 async function purge(config: Config, dryRun: boolean, json: boolean): Promise<number> {
   // a one-shot run needs no watcher: the rescan on start brings the index up to date
@@ -204,6 +252,7 @@ export async function runCli(argv: string[]): Promise<number> {
         host: { type: 'string' },
         output: { type: 'string' },
         name: { type: 'string' },
+        into: { type: 'string' },
         json: { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -230,6 +279,8 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'bag':
         if (rest[0] !== 'create') throw new UsageError(`unknown bag command '${rest[0] ?? ''}' (try: bag create PATH)`);
         return await bagCreate(rest[1], values.output, values.json);
+      case 'execute':
+        return await execute(configFrom(values), rest, values.name, values.into, values.json);
       case 'purge':
         return await purge(configFrom(values), values['dry-run'], values.json);
       case 'config':

@@ -37,6 +37,8 @@ export const configSchema = z.object({
   storageDir: z.string().default(''),
   /** Local copies made durable: 'batch' (one sync per batch, before they count as verified), 'file' (fsync each), 'none'. */
   storageDurability: z.enum(['batch', 'file', 'none']).default('batch'),
+  /** How often an execution makes its proven copies durable and commits them as verified; a kill redoes at most this much copying. */
+  storageCommitMs: z.number().int().min(10).max(60_000).default(1000),
   s3Endpoint: z.string().default(''),
   s3Region: z.string().default('us-east-1'),
   s3Bucket: z.string().default(''),

@@ -24,6 +24,19 @@ function datastore(params: Record<string, string>): void {
 }
 
 const DS = '^/api/datastores/(?<ds>[^/]+)';
+
+/** Entrepot pages its lists with `page` (from 1) and `limit`; `offset` works too. Checked by the command's schema. */
+function pageOf(url: URL): { offset: number; limit: number } {
+  const limit = Number(url.searchParams.get('limit') ?? 100);
+  const page = url.searchParams.get('page');
+  return { offset: page !== null ? (Number(page) - 1) * limit : Number(url.searchParams.get('offset') ?? 0), limit };
+}
+
+/** A list the Entrepot way: the array as the body, `Content-Range: first-last/total`. */
+function sendList<T>(res: http.ServerResponse, page: { items: T[]; total: number; offset: number }): void {
+  res.setHeader('Content-Range', page.items.length ? `${page.offset + 1}-${page.offset + page.items.length}/${page.total}` : `*/${page.total}`);
+  sendJson(res, 200, page.items);
+}
 const route = (method: string, tail: string, handle: RestRoute['handle']): RestRoute => ({ method, pattern: new RegExp(`${DS}${tail}$`), handle });
 
 /**
@@ -53,8 +66,7 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
     }),
     route('GET', '/processings/executions', async ({ res, params, url, ctx }) => {
       datastore(params);
-      const page = await call('executions.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
-      sendJson(res, 200, page.items);
+      sendList(res, await call('executions.list', pageOf(url), ctx));
     }),
     route('GET', '/processings/(?<id>[^/]+)', async ({ res, params, ctx }) => {
       datastore(params);
@@ -62,8 +74,7 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
     }),
     route('GET', '/stored_data', async ({ res, params, url, ctx }) => {
       datastore(params);
-      const page = await call('storedData.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
-      sendJson(res, 200, page.items);
+      sendList(res, await call('storedData.list', pageOf(url), ctx));
     }),
     route('GET', '/stored_data/(?<id>[^/]+)', async ({ res, params, ctx }) => {
       datastore(params);
@@ -76,8 +87,7 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
     }),
     route('GET', '/uploads', async ({ res, params, url, ctx }) => {
       datastore(params);
-      const page = await call('uploads.list', { offset: Number(url.searchParams.get('offset') ?? 0), limit: Number(url.searchParams.get('limit') ?? 100) }, ctx);
-      sendJson(res, 200, page.items);
+      sendList(res, await call('uploads.list', pageOf(url), ctx));
     }),
     route('POST', '/uploads', async ({ req, res, params, ctx }) => {
       datastore(params);

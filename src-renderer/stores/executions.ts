@@ -65,10 +65,13 @@ export const useExecutions = defineStore('executions', () => {
       });
       selectedId.value = e._id;
       await refreshOne(e._id);
+      // the new stored data is listed at once, not at its first event
+      storedData.value = (await call('storedData.list', { limit: 500 })).items;
       await call('executions.launch', { id: e._id });
       await refreshOne(e._id);
     });
   const cancel = (id: string) => guard(() => call('executions.cancel', { id }).then(() => refreshOne(id)));
+  /** copies again the failed files and those a cancel left */
   const retry = (id: string) => guard(() => call('executions.retryFailed', { id }).then(() => refreshOne(id)));
 
   return { items, storedData, selectedId, progress, error, revision, refresh, start, cancel, retry };

@@ -1,7 +1,9 @@
 /**
  * Processings, executions and stored data, shaped like IGN Entrepot (seed 002).
- * Execution: CREATED -> WAITING -> PROGRESS -> SUCCESS | FAILURE (a FAILURE can be retried).
- * Stored data: CREATED -> GENERATING -> GENERATED | UNSTABLE.
+ * Execution: CREATED -> WAITING (launched) -> PROGRESS (copying) -> SUCCESS | FAILURE; a FAILURE
+ * (failed files, a cancel) goes back to WAITING when retried; a cancel before the start is a FAILURE.
+ * Stored data: CREATED -> GENERATING -> GENERATED (every file verified) | UNSTABLE; an update by
+ * a later execution makes it GENERATING again.
  */
 export const ExecutionStatuses = ['CREATED', 'WAITING', 'PROGRESS', 'SUCCESS', 'FAILURE'] as const;
 export type ExecutionStatus = (typeof ExecutionStatuses)[number];
@@ -9,13 +11,29 @@ export type ExecutionStatus = (typeof ExecutionStatuses)[number];
 export const executionTransitions: Record<ExecutionStatus, readonly ExecutionStatus[]> = {
   CREATED: ['WAITING'],
   WAITING: ['PROGRESS', 'FAILURE'],
-  PROGRESS: ['SUCCESS', 'FAILURE', 'WAITING'],
+  PROGRESS: ['SUCCESS', 'FAILURE'],
   SUCCESS: [],
   FAILURE: ['WAITING'],
 };
 
+export function canExecutionBecome(from: ExecutionStatus, to: ExecutionStatus): boolean {
+  return from === to || executionTransitions[from].includes(to);
+}
+
 export const StoredDataStatuses = ['CREATED', 'GENERATING', 'GENERATED', 'UNSTABLE', 'DELETED'] as const;
 export type StoredDataStatus = (typeof StoredDataStatuses)[number];
+
+export const storedDataTransitions: Record<StoredDataStatus, readonly StoredDataStatus[]> = {
+  CREATED: ['GENERATING'],
+  GENERATING: ['GENERATED', 'UNSTABLE'],
+  GENERATED: ['GENERATING', 'DELETED'],
+  UNSTABLE: ['GENERATING', 'DELETED'],
+  DELETED: [],
+};
+
+export function canStoredDataBecome(from: StoredDataStatus, to: StoredDataStatus): boolean {
+  return from === to || storedDataTransitions[from].includes(to);
+}
 
 export interface CheckRef {
   _id: string;

@@ -1,7 +1,8 @@
 /**
  * Copy + verify into local storage vs `cp -r` followed by `md5sum` of the copy, same tree, same run.
  * Tree: 4 large files + FONDS_BENCH_SMALL (default 20,000) small ones, FONDS_BENCH_GB (default 2) in
- * total. Then RSS during the copy of one FONDS_BENCH_BIG_GB (default 5) file: it must stay flat.
+ * total; each side measured twice, the best kept. Then RSS during the copy of one FONDS_BENCH_BIG_GB
+ * (default 5) file, sampled every 50 ms: max - baseline must stay flat.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -60,10 +61,11 @@ async function execute(service: Service, uploadId: string, onSample?: () => void
   return seconds;
 }
 
-function cpThenMd5sum(tree: string): number {
+function cpThenMd5sum(tree: string, sync = false): number {
   const dest = path.join(work, `cp-${Date.now()}`);
   const t0 = process.hrtime.bigint();
   if (spawnSync('cp', ['-r', tree, dest]).status !== 0) throw new Error('cp failed');
+  if (sync && spawnSync('sync', ['-f', dest]).status !== 0) throw new Error('sync failed');
   const files = execFileSync('find', [dest, '-type', 'f'], { maxBuffer: 1 << 28 }).toString().trim().split('\n');
   for (let i = 0; i < files.length; i += 2000) {
     if (spawnSync('md5sum', files.slice(i, i + 2000), { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) throw new Error('md5sum failed');
@@ -80,12 +82,23 @@ async function main(): Promise<void> {
   const dataDir = path.join(work, 'data');
   const service = await createService(loadConfig({ env: process.env, overrides: { dataDir } }));
   const uploadId = await ingest(service, tree);
-  const reference = cpThenMd5sum(tree);
-  const fonds = await execute(service, uploadId);
-  console.log(`cp -r + md5sum   ${reference.toFixed(2)} s`);
-  console.log(`fonds copy+verify ${fonds.toFixed(2)} s  (source read once with MD5, durable batch, atomic rename, MD5 re-read of the copy)`);
-  console.log(`ratio fonds / (cp + md5sum): ${(fonds / reference).toFixed(3)}  (target <= 1.0)`);
-  fs.rmSync(path.join(dataDir, 'storage'), { recursive: true, force: true });
+  // each measured twice, alternating, the best of each kept: the machine is shared
+  const refs: number[] = [];
+  const runs: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    refs.push(cpThenMd5sum(tree));
+    runs.push(await execute(service, uploadId));
+    fs.rmSync(path.join(dataDir, 'storage'), { recursive: true, force: true });
+  }
+  const reference = Math.min(...refs);
+  const fonds = Math.min(...runs);
+  const referenceSynced = cpThenMd5sum(tree, true);
+  console.log(`cp -r + md5sum            ${reference.toFixed(2)} s  (runs: ${refs.map((r) => r.toFixed(2)).join(', ')})`);
+  console.log(`cp -r + sync + md5sum     ${referenceSynced.toFixed(2)} s  (the copy made durable, as Fonds does)`);
+  console.log(
+    `fonds copy+verify         ${fonds.toFixed(2)} s  (runs: ${runs.map((r) => r.toFixed(2)).join(', ')}; source read once with SHA-256, atomic rename after the copy is read back and its SHA-256 checked; storageDurability=${service.config.storageDurability})`,
+  );
+  console.log(`ratio fonds / (cp + md5sum): ${(fonds / reference).toFixed(3)}  (target <= 1.0); against the durable reference: ${(fonds / referenceSynced).toFixed(3)}`);
 
   if (BIG_GB > 0) {
     const bigTree = path.join(work, 'big');
@@ -96,7 +109,7 @@ async function main(): Promise<void> {
     const baseline = process.memoryUsage().rss;
     let peak = baseline;
     const seconds = await execute(service, bigUpload, () => (peak = Math.max(peak, process.memoryUsage().rss)));
-    console.log(`single ${BIG_GB} GB file: ${seconds.toFixed(1)} s, RSS baseline ${(baseline / 2 ** 20).toFixed(0)} MB, peak ${(peak / 2 ** 20).toFixed(0)} MB, growth ${((peak - baseline) / 2 ** 20).toFixed(0)} MB (flat: bounded buffers)`);
+    console.log(`single ${BIG_GB} GB file: ${seconds.toFixed(1)} s, RSS baseline ${(baseline / 2 ** 20).toFixed(0)} MB, peak ${(peak / 2 ** 20).toFixed(0)} MB, max - baseline ${((peak - baseline) / 2 ** 20).toFixed(0)} MB (${peak - baseline < 64 * 2 ** 20 ? 'flat' : 'NOT flat'}: target < 64 MB whatever the file size)`);
   }
   await service.close();
   fs.rmSync(work, { recursive: true, force: true });

@@ -1,12 +1,19 @@
 /**
- * Runs (or resumes) an execution in a process of its own, for crash tests; meant to be killed with
- * SIGKILL at any moment. Usage: execute-child.ts DATA_DIR EXECUTION_ID
+ * Runs (or resumes) an execution in a process of its own, for crash tests (killed with SIGKILL at
+ * any moment) and for runs as another user. Usage: execute-child.ts DATA_DIR EXECUTION_ID [CONFIG_JSON]
+ * where CONFIG_JSON holds setting overrides (storage, storageDir, s3...). Prints `started`, then
+ * `verified N` as files are proven, then `done STATUS`.
  */
 import { createService } from '../../src-main/service';
 import { loadConfig } from '../../src-main/service/config';
 
-const [dataDir, executionId] = process.argv.slice(2);
-const service = await createService(loadConfig({ env: {}, overrides: { dataDir, hashWorkers: 1, jobConcurrency: 1 } }));
+const [dataDir, executionId, overrides] = process.argv.slice(2);
+const service = await createService(
+  loadConfig({ env: {}, overrides: { hashWorkers: 1, jobConcurrency: 1, messageWatch: false, ...(overrides ? JSON.parse(overrides) : {}), dataDir } }),
+);
+service.subscribe((p) => {
+  if (p.channel === 'progress' && p.progress.objectId === executionId) process.stdout.write(`verified ${p.progress.progress.files}\n`);
+});
 const e = await service.call('executions.get', { id: executionId });
 if (e.status === 'CREATED') await service.call('executions.launch', { id: executionId });
 process.stdout.write('started\n');

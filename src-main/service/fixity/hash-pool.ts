@@ -15,6 +15,8 @@ export interface HashTask {
   fsync?: boolean;
   /** read the copy back in the same task and return its MD5 (`copyMd5`) */
   verifyCopy?: boolean;
+  /** the read-back's hash, default md5 (result: `copyHash`, `copySize`) */
+  verifyAlgorithm?: HashAlgorithm;
   signal?: AbortSignal;
   /** bytes read since the last call */
   onBytes?: (bytes: number) => void;
@@ -27,6 +29,9 @@ export interface HashResult {
   hashes: Hashes;
   /** MD5 of the copy, read back, when `verifyCopy` was asked */
   copyMd5?: string;
+  /** the copy's `verifyAlgorithm` hash (hex) and size, read back, when `verifyCopy` was asked */
+  copyHash?: string;
+  copySize?: number;
 }
 
 /*
@@ -60,19 +65,21 @@ function run(t, replies) {
     if (out !== undefined && t.fsync) fs.fsyncSync(out);
     const hashes = {};
     t.algorithms.forEach((a, i) => { hashes[a] = hs[i].digest('hex'); });
-    let copyMd5;
+    let copyMd5, copyHash, copySize = 0;
     if (out !== undefined && t.verifyCopy) {
       // read the written copy back (a separate read, through the file system) and hash it
       fs.closeSync(out);
       out = undefined;
       const vfd = fs.openSync(t.copyTo, 'r');
       try {
-        const h = crypto.createHash('md5');
-        for (;;) { const n = fs.readSync(vfd, buf, 0, buf.length, null); if (n === 0) break; h.update(n === buf.length ? buf : buf.subarray(0, n)); }
-        copyMd5 = h.digest('hex');
+        const algorithm = t.verifyAlgorithm || 'md5';
+        const h = crypto.createHash(algorithm);
+        for (;;) { const n = fs.readSync(vfd, buf, 0, buf.length, null); if (n === 0) break; h.update(n === buf.length ? buf : buf.subarray(0, n)); copySize += n; }
+        copyHash = h.digest('hex');
+        if (algorithm === 'md5') copyMd5 = copyHash;
       } finally { fs.closeSync(vfd); }
     }
-    replies.push({ id: t.id, bytes: since, done: true, size, hashes, copyMd5 });
+    replies.push({ id: t.id, bytes: since, done: true, size, hashes, copyMd5, copyHash, copySize });
   } catch (e) {
     replies.push({ id: t.id, bytes: since, error: { code: e.code || 'EIO', message: e.message } });
   } finally {
@@ -116,6 +123,8 @@ interface WorkerReply {
   size?: number;
   hashes?: Hashes;
   copyMd5?: string;
+  copyHash?: string;
+  copySize?: number;
   error?: { code: string; message: string };
 }
 
@@ -209,7 +218,7 @@ export class HashPool {
     if (m.error) {
       const err = new FondsError('IO_ERROR', ioMessage(p.task.path, m.error.code, m.error.message), { path: p.task.path, errno: m.error.code });
       p.reject(err);
-    } else p.resolve({ size: m.size!, hashes: m.hashes!, ...(m.copyMd5 ? { copyMd5: m.copyMd5 } : {}) });
+    } else p.resolve({ size: m.size!, hashes: m.hashes!, ...(m.copyMd5 ? { copyMd5: m.copyMd5 } : {}), ...(m.copyHash ? { copyHash: m.copyHash, copySize: m.copySize } : {}) });
   }
 
   private onWorkerDeath(slot: Slot, err: Error): void {
@@ -274,7 +283,7 @@ export class HashPool {
       }
       best.batches++;
       best.worker.postMessage(
-        batch.map((p) => ({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync, verifyCopy: p.task.verifyCopy })),
+        batch.map((p) => ({ id: p.id, path: p.task.path, algorithms: p.task.algorithms, copyTo: p.task.copyTo, fsync: p.task.fsync, verifyCopy: p.task.verifyCopy, verifyAlgorithm: p.task.verifyAlgorithm })),
       );
     }
   }

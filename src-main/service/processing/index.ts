@@ -18,6 +18,8 @@ import {
   rowToExecution,
   rowToStoredData,
   setExecutionStatus,
+  storageMismatch,
+  storageTypeOf,
   type ExecutionRow,
   type StoredDataRow,
 } from './records';
@@ -30,20 +32,35 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
   const { store, jobs, config } = deps;
   const db = store.db;
   const storage = storageFromConfig(config, deps.pool);
-  const storageType = storage.kind === 's3' ? 'S3' : 'FILESYSTEM';
+  const storageType = storageTypeOf(storage);
 
   const get = (id: string) => rowToExecution(db, getExecutionRow(db, id));
+
+  /** Refuses to start work on a stored data that another execution is writing, or that lives in another storage. */
+  const assertWritable = (tx: { db: typeof db }, storedDataId: string, executionId?: string) => {
+    const sd = getStoredDataRow(tx.db, storedDataId);
+    const mismatch = storageMismatch(sd, storage);
+    if (mismatch) throw new FondsError('CONFLICT', mismatch, { storedData: sd.id });
+    const busy = tx.db
+      .prepare(`SELECT id, status FROM executions WHERE stored_data_id = ? AND id != ? AND status IN ('WAITING','PROGRESS')`)
+      .get(storedDataId, executionId ?? '') as { id: string; status: string } | undefined;
+    if (busy) {
+      throw new FondsError('CONFLICT', `Stored data '${sd.name}' is being written by execution ${busy.id} (${busy.status}); wait for it to end or cancel it.`, {
+        storedData: sd.id,
+        execution: busy.id,
+      });
+    }
+  };
 
   const launch = (id: string, retry: boolean) =>
     store.transact((tx) => {
       const e = getExecutionRow(tx.db, id);
       const uploadIds = JSON.parse(e.uploads) as string[];
       if (!retry) {
-        if (e.status !== 'CREATED') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a CREATED execution can be launched.`);
+        if (e.status !== 'CREATED') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a CREATED execution can be launched.`, { status: e.status });
         const processing = processings.find((p) => p._id === e.processing)!;
         for (const uid of uploadIds) {
           const u = getUploadRow(tx.db, uid);
-          if (u.status !== 'CLOSED') throw new FondsError('CONFLICT', `Upload '${u.name}' is ${u.status}; it must be CLOSED (checked) to be processed.`, { upload: uid });
           for (const check of processing.required_checks) {
             const status = check._id === 'archive' ? u.archive_check : u.standard_check;
             if (status !== 'SUCCESS') {
@@ -54,21 +71,37 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
               });
             }
           }
+          if (u.status !== 'CLOSED') throw new FondsError('CONFLICT', `Upload '${u.name}' is ${u.status}; it must be CLOSED (checked) to be processed.`, { upload: uid, status: u.status });
+          const unhashed = tx.db
+            .prepare(`SELECT path FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND (md5 IS NULL OR sha256 IS NULL OR error IS NOT NULL) LIMIT 1`)
+            .pluck()
+            .get(uid) as string | undefined;
+          if (unhashed !== undefined) throw new FondsError('CONFLICT', `Upload '${u.name}': ${unhashed} has no checksums from the check; check the upload again.`, { upload: uid, path: unhashed });
         }
-        // the files to copy: later uploads overwrite earlier ones at the same path
+        assertWritable(tx, e.stored_data_id, id);
+        // the files to copy: a later upload overwrites an earlier one at the same path (seed: "celui ci va écraser")
         const insert = tx.db.prepare(
           `INSERT OR REPLACE INTO execution_files (execution_id, upload_id, source, path, size, md5, sha256)
-           SELECT ?, upload_id, source, path, size, md5, sha256 FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND error IS NULL AND md5 IS NOT NULL`,
+           SELECT ?, upload_id, source, path, size, md5, sha256 FROM upload_entries WHERE upload_id = ? AND kind = 'file'`,
         );
         for (const uid of uploadIds) insert.run(id, uid);
       } else {
-        if (e.status !== 'FAILURE') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a FAILURE can be retried.`);
-        const n = tx.db.prepare(`UPDATE execution_files SET status = 'pending', error = NULL WHERE execution_id = ? AND status = 'failed'`).run(id).changes;
-        if (n === 0) throw new FondsError('CONFLICT', `Execution ${id} has no failed file to retry.`);
-        tx.event({ kind: 'execution', objectId: id, type: 'retry', payload: { files: n } });
+        if (e.status !== 'FAILURE') throw new FondsError('CONFLICT', `Execution ${id} is ${e.status}; only a FAILURE can be retried.`, { status: e.status });
+        assertWritable(tx, e.stored_data_id, id);
+        for (const uid of uploadIds) {
+          const u = getUploadRow(tx.db, uid);
+          if (u.status === 'DELETED') throw new FondsError('CONFLICT', `Upload '${u.name}' was deleted; its files cannot be copied again.`, { upload: uid });
+        }
+        // failed files, and those a cancel left pending
+        const counts = tx.db
+          .prepare(`SELECT coalesce(sum(status = 'failed'), 0) AS failed, coalesce(sum(status = 'pending'), 0) AS pending FROM execution_files WHERE execution_id = ?`)
+          .get(id) as { failed: number; pending: number };
+        if (counts.failed + counts.pending === 0) throw new FondsError('CONFLICT', `Execution ${id} has no failed or remaining file to copy.`);
+        tx.db.prepare(`UPDATE execution_files SET status = 'pending', error = NULL WHERE execution_id = ? AND status = 'failed'`).run(id);
+        tx.event({ kind: 'execution', objectId: id, type: 'retry', payload: { files: counts.failed + counts.pending, failed: counts.failed, remaining: counts.pending } });
       }
       setExecutionStatus(tx, id, 'WAITING', { files: filesSummary(tx.db, id).total });
-      tx.enqueue({ kind: EXECUTE_JOB, payload: { executionId: id }, objectKind: 'execution', objectId: id, maxAttempts: 3 });
+      tx.enqueue({ kind: EXECUTE_JOB, payload: { executionId: id }, objectKind: 'execution', objectId: id, maxAttempts: 5 });
       return rowToExecution(tx.db, getExecutionRow(tx.db, id));
     });
 
@@ -96,6 +129,8 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
           let storedDataId: string;
           if ('_id' in output.stored_data) {
             storedDataId = getStoredDataRow(tx.db, output.stored_data._id).id;
+            const mismatch = storageMismatch(getStoredDataRow(tx.db, storedDataId), storage);
+            if (mismatch) throw new FondsError('CONFLICT', mismatch, { storedData: storedDataId });
             tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'update.planned', payload: { uploads: inputs.upload } });
           } else {
             storedDataId = randomUUID();

@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkNames } from '../../../src-shared/domain/upload';
 import type { Execution, ExecutionStatus, Processing, StoredData, StoredDataStatus } from '../../../src-shared/domain/execution';
-import { executionTransitions } from '../../../src-shared/domain/execution';
+import { canExecutionBecome, canStoredDataBecome } from '../../../src-shared/domain/execution';
 import { FondsError } from '../../../src-shared/errors';
 import type { Deps } from '../capability';
 import { nowIso, type Tx } from '../db/store';
 import { getUploadRow, rowToUpload, setUploadStatus, sourcesOf } from '../intake/uploads';
+import type { Storage } from '../storage';
 
 /** The catalog: the seed's archive-to-archive processing ("Recopie d'une archive livrée"). */
 export const processings: Processing[] = [
@@ -92,10 +93,21 @@ export function rowToStoredData(r: StoredDataRow): StoredData {
   };
 }
 
+/** The storage type Entrepot names for a Fonds storage. */
+export const storageTypeOf = (storage: Storage): 'S3' | 'FILESYSTEM' => (storage.kind === 's3' ? 'S3' : 'FILESYSTEM');
+
+/** Why a stored data cannot be written through `storage` (it lives in another one), or undefined. */
+export function storageMismatch(sd: StoredDataRow, storage: Storage): string | undefined {
+  const same = sd.storage_type === storageTypeOf(storage) && (sd.storage_type === 'S3' ? sd.storage_label === storage.label : path.resolve(sd.storage_label) === storage.label);
+  if (same) return undefined;
+  return `Stored data '${sd.name}' is kept in ${sd.storage_label}, but Fonds now stores to ${storage.label} (setting 'storage'); it cannot be updated from this configuration.`;
+}
+
 /** Moves a stored data to a status, with an event on its timeline. */
 export function setStoredDataStatus(tx: Tx, id: string, to: StoredDataStatus, payload: Record<string, unknown> = {}): void {
   const row = getStoredDataRow(tx.db, id);
   if (row.status === to) return;
+  if (!canStoredDataBecome(row.status, to)) throw new FondsError('CONFLICT', `Stored data '${row.name}' is ${row.status} and cannot become ${to}.`, { status: row.status });
   tx.db.prepare('UPDATE stored_data SET status = ?, last_change = ? WHERE id = ?').run(to, nowIso(), id);
   tx.event({ kind: 'stored_data', objectId: id, type: `status.${to}`, payload: { from: row.status, to, ...payload } });
 }
@@ -103,7 +115,7 @@ export function setStoredDataStatus(tx: Tx, id: string, to: StoredDataStatus, pa
 /** Moves an execution to a status (the state machine forbids the rest), stamping its times. */
 export function setExecutionStatus(tx: Tx, id: string, to: ExecutionStatus, payload: Record<string, unknown> = {}, reason?: string): void {
   const row = getExecutionRow(tx.db, id);
-  if (row.status !== to && !executionTransitions[row.status].includes(to)) {
+  if (!canExecutionBecome(row.status, to)) {
     throw new FondsError('CONFLICT', `Execution ${id} is ${row.status} and cannot become ${to}.`, { status: row.status });
   }
   const now = nowIso();

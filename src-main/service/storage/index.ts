@@ -6,7 +6,7 @@ import { LocalStorage } from './local';
 import { S3Storage } from './s3';
 import type { Storage } from './storage';
 
-export type { Fixity, Storage } from './storage';
+export type { Fixity, PutFailure, PutOptions, Storage, Stored, Verification } from './storage';
 export { LocalStorage } from './local';
 export { S3Storage } from './s3';
 
