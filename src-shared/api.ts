@@ -9,6 +9,20 @@ import { z } from 'zod';
 import type { Execution, ExecutionFile, Processing, StoredData, StoredFile } from './domain/execution';
 import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
 import {
+  PatchDirections,
+  PatchStates,
+  featureFileSchema,
+  featureUrnSchema,
+  patchInputSchema,
+  propertiesSchema,
+  type AmqpStatus,
+  type ComposedPatch,
+  type DeadLetter,
+  type PatchRequest,
+  type Product,
+  type ProductSummary,
+} from './domain/product';
+import {
   MessageStates,
   MessageStatuses,
   MessageTypes,
@@ -296,6 +310,49 @@ export const commands = {
   'outbox.cancel': command<OutboxItem>()(z.object({ id: outboxId }), 'Cancel a message not yet sent.'),
   'outbox.retry': command<OutboxItem>()(z.object({ id: outboxId }), 'Queue a failed, cancelled or waiting message again.'),
   'outbox.sendNow': command<OutboxItem>()(z.object({ id: outboxId }), 'Send a waiting message now (retry, due at once).'),
+
+  // ---- products: REGARDS patch requests ----
+  'products.list': command<Page<ProductSummary>>()(
+    z.object({ q: z.string().max(500).optional(), tenant: z.string().max(128).optional(), ...page }),
+    'Products, most recently changed first; q searches the URN, the provider id and the properties.',
+  ),
+  'products.get': command<Product>()(z.object({ urn: z.string().min(1).max(300) }), 'One product with its properties and files.'),
+  'products.create': command<Product>()(
+    z.object({
+      /** default: the first of regardsTenants */
+      tenant: z.string().min(1).max(128).optional(),
+      /** default: URN:FEATURE:DATA:<tenant>:<new uuid>:V1 */
+      urn: featureUrnSchema.optional(),
+      providerId: z.string().max(500).default(''),
+      properties: propertiesSchema.default({}),
+      files: z.array(featureFileSchema).max(10_000).default([]),
+      /** the stored data this product publishes (kept as given) */
+      storedDataId: id.optional(),
+    }),
+    'Publish a product in the catalogue, so that patch requests can reach it.',
+  ),
+  'products.timeline': command<Page<FondsEvent>>()(
+    z.object({ urn: z.string().min(1).max(300), ...page }),
+    'Every event of a product and of the patch requests naming it (received and sent), newest first.',
+  ),
+  'patches.compose': command<ComposedPatch>()(patchInputSchema, 'The exact message (properties, headers, body) a patch request would send; nothing is sent.'),
+  'patches.send': command<PatchRequest>()(
+    patchInputSchema,
+    'Queue a patch request to a remote REGARDS in the outbox; it goes out (publisher confirm) once the broker is connected.',
+  ),
+  'patches.list': command<Page<PatchRequest>>()(
+    z.object({
+      direction: z.enum(PatchDirections).optional(),
+      urn: z.string().max(300).optional(),
+      state: z.enum(PatchStates).optional(),
+      /** part of the request id, URN or owner */
+      q: z.string().max(200).optional(),
+      ...page,
+    }),
+    'Patch requests received and sent, newest first.',
+  ),
+  'amqp.status': command<AmqpStatus>()(z.object({}), 'The broker connection, the queues, and what waits in the outbox.'),
+  'amqp.deadLetters': command<Page<DeadLetter>>()(z.object({ ...page }), 'Messages that could not be read (kept in the dead-letter queue), newest first.'),
 } as const;
 
 export type Commands = typeof commands;
@@ -311,4 +368,5 @@ export function isCommandName(name: unknown): name is CommandName {
 }
 
 export type { Message, MessageDetail, MessageFacets, PurgeReport, PurgeRules, RescanSummary } from './domain/message';
+export type { AmqpStatus, ComposedPatch, DeadLetter, PatchInput, PatchRequest, Product, ProductSummary } from './domain/product';
 export type { Finding, Upload, UploadFile, Progress, Execution, ExecutionFile, Processing, StoredData, StoredFile };

@@ -70,6 +70,31 @@ export const configSchema = z.object({
   messageLockTtlMs: z.number().int().min(1000).max(3_600_000).default(60_000),
   /** Watch the message directory for changes (off: only the rescans on start and on demand). */
   messageWatch: z.boolean().default(true),
+
+  // ---- products: REGARDS patch requests over AMQP (seed 001) ----
+  /** The RabbitMQ broker, amqp://user:password@host:port; empty = none (patch requests wait in the outbox). */
+  amqpUrl: z
+    .string()
+    .default('')
+    .refine((s) => s === '' || /^amqps?:\/\/[^\s]+$/.test(s), 'not an amqp:// or amqps:// URL'),
+  /** The virtual host (REGARDS' is regards.multitenant.manager); a path in amqpUrl is not used. */
+  amqpVhost: z.string().min(1).max(255).default('regards.multitenant.manager'),
+  /** Unacknowledged patch requests the broker hands over at once; a window of them is committed together. */
+  amqpPrefetch: z.number().int().min(1).max(10_000).default(256),
+  /** Larger messages are refused (DENIED when they carry a request id, else dead-lettered). */
+  amqpMaxMessageBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** AMQP heartbeat: a silent network cut is noticed after about twice this. */
+  amqpHeartbeatSeconds: z.number().int().min(0).max(600).default(30),
+  /** Longest wait between two attempts to reach the broker (the backoff doubles up to it). */
+  amqpReconnectMaxMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Fonds' queues are <prefix>.feature-update-requests, <prefix>.feature-request-events, <prefix>.dead-letter. */
+  amqpQueuePrefix: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits, . _ - only').default('fonds'),
+  /** The REGARDS tenants (projects) this catalogue knows; a patch request for another is DENIED. */
+  regardsTenants: z.array(z.string().min(1).max(128)).min(1).default(['project1']),
+  /** regards.request.owner of the patch requests Fonds sends. */
+  regardsRequestOwner: z.string().min(1).max(128).default('fonds'),
+  /** Consume patch requests as a catalogue; turn off when a real REGARDS consumes them on the same virtual host. */
+  regardsCatalogue: z.boolean().default(true),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -16,6 +16,8 @@ import { createIntake, intakeMigrations } from './intake';
 import { lockDataDir } from './lock';
 import { createProcessing, processingMigrations } from './processing';
 import { createMessages, messagesMigrations } from './messages';
+import { amqpMigrations, createAmqp } from './amqp';
+import { createProducts, productsMigrations } from './products';
 
 export type { CallContext } from './capability';
 
@@ -35,7 +37,7 @@ export interface Service {
 }
 
 /** Every migration, in the order capabilities depend on each other. */
-export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations, ...messagesMigrations];
+export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations, ...messagesMigrations, ...amqpMigrations, ...productsMigrations];
 
 function readOrCreateToken(config: Config): string {
   if (config.token) return config.token;
@@ -83,20 +85,21 @@ export async function createService(config: Config): Promise<Service> {
 
     intake = createIntake(deps);
     const processing = createProcessing(deps);
+    const amqp = createAmqp(deps);
     const core: Capability = {
       handlers: {
         'app.info': (_input, ctx) => ({
           version: process.env.npm_package_version ?? '0.1.0',
           dataDir: config.dataDir,
           transport: ctx.transport === 'ipc' ? 'ipc' : 'http',
-          amqp: 'not-configured',
+          amqp: amqp.state(),
           storage: processing.storage.kind,
           outboxPending: outbox.pendingCount(),
         }),
         'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
       },
     };
-    capabilities = [core, intake, processing, createMessages(deps)];
+    capabilities = [core, intake, processing, createMessages(deps), amqp, createProducts(deps, amqp)];
 
     for (const c of capabilities) {
       for (const [name, h] of Object.entries(c.handlers)) {

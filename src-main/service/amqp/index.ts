@@ -1,0 +1,119 @@
+/**
+ * AMQP: the link to RabbitMQ (reconnecting with backoff), Fonds' topology, the outbox's `amqp`
+ * transport (attached while connected, detached when the link drops), and the record of
+ * dead-lettered messages. Features (products…) add their consumers with `link.onSession`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { OutboxItem } from '../../../src-shared/api';
+import type { AmqpState, AmqpStatus } from '../../../src-shared/domain/product';
+import type { Capability, Deps } from '../capability';
+import type { OutboxTransport } from '../db/outbox';
+import { countDeadLetters, listDeadLetters } from './dead-letters';
+import { BrokerLink, redactUrl } from './link';
+import { PUBLISH_PROPERTIES } from './regards';
+import { assertTopology, queueNames, type QueueNames } from './topology';
+
+export { amqpMigrations } from './migrations';
+
+/** The outbox channel this transport serves. */
+export const AMQP_CHANNEL = 'amqp';
+
+export interface Amqp extends Capability {
+  readonly link: BrokerLink;
+  readonly names: QueueNames;
+  /** this data directory's id; its messages carry app_id `fonds/<instanceId>` */
+  readonly instanceId: string;
+  readonly appId: string;
+  state(): AmqpState;
+  status(): AmqpStatus;
+  /** called after the broker confirmed an outbox message (e.g. to mark a patch request sent) */
+  onSent(hook: (item: OutboxItem) => void): void;
+}
+
+/** A stable id for this data directory, kept in `settings`. */
+function instanceIdOf(deps: Deps): string {
+  const db = deps.store.db;
+  db.prepare(`INSERT OR IGNORE INTO settings (key, value) VALUES ('instance.id', ?)`).run(randomUUID());
+  return db.prepare(`SELECT value FROM settings WHERE key = 'instance.id'`).pluck().get() as string;
+}
+
+export function createAmqp(deps: Deps): Amqp {
+  const { config, store, outbox } = deps;
+  const instanceId = instanceIdOf(deps);
+  const appId = `fonds/${instanceId}`;
+  const names = queueNames(config.amqpQueuePrefix);
+  const link = new BrokerLink({
+    url: config.amqpUrl,
+    vhost: config.amqpVhost,
+    heartbeatSeconds: config.amqpHeartbeatSeconds,
+    reconnectMaxMs: config.amqpReconnectMaxMs,
+    connectionName: `fonds ${instanceId} (${config.dataDir})`,
+    appId,
+  });
+  const sentHooks: Array<(item: OutboxItem) => void> = [];
+
+  const transport: OutboxTransport = {
+    async send(item) {
+      await link.publish(item.destination, '', Buffer.from(item.body, 'utf8'), {
+        headers: item.headers,
+        contentType: PUBLISH_PROPERTIES.content_type,
+        contentEncoding: PUBLISH_PROPERTIES.content_encoding,
+        deliveryMode: PUBLISH_PROPERTIES.delivery_mode,
+      });
+      for (const hook of sentHooks) {
+        try {
+          hook(item);
+        } catch {
+          /* the message is out: a bookkeeping failure must not send it twice */
+        }
+      }
+    },
+  };
+
+  // topology first: the answers go to exchanges it declares
+  link.onSession((session) => assertTopology(link, session, names, config.regardsCatalogue));
+  link.on('state', (state: AmqpState) => {
+    if (state === 'connected') outbox.attach(AMQP_CHANNEL, transport);
+    else outbox.detach(AMQP_CHANNEL);
+  });
+
+  const waiting = () =>
+    store.db.prepare(`SELECT count(*) FROM outbox WHERE channel = ? AND status IN ('pending','sending')`).pluck().get(AMQP_CHANNEL) as number;
+
+  const status = (): AmqpStatus => ({
+    state: link.state,
+    url: redactUrl(config.amqpUrl),
+    vhost: config.amqpVhost,
+    ...(link.lastError ? { lastError: link.lastError } : {}),
+    since: link.since,
+    connections: link.connections,
+    ...(link.nextAttemptAt && link.state !== 'connected' ? { nextAttemptAt: link.nextAttemptAt } : {}),
+    catalogue: config.regardsCatalogue,
+    tenants: config.regardsTenants,
+    requestOwner: config.regardsRequestOwner,
+    queues: { ...(config.regardsCatalogue ? { requests: names.requests } : {}), responses: names.responses, deadLetter: names.deadLetter },
+    outboxWaiting: waiting(),
+    deadLetters: countDeadLetters(store.db),
+  });
+
+  return {
+    link,
+    names,
+    instanceId,
+    appId,
+    state: () => link.state,
+    status,
+    onSent: (hook) => void sentHooks.push(hook),
+    handlers: {
+      'amqp.status': () => status(),
+      'amqp.deadLetters': ({ offset, limit }) => listDeadLetters(store.db, offset, limit),
+    },
+    start() {
+      link.start();
+    },
+    async stop() {
+      outbox.detach(AMQP_CHANNEL);
+      await link.stop();
+    },
+  };
+}

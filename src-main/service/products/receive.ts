@@ -1,0 +1,286 @@
+/**
+ * Fonds as the catalogue: patch requests consumed from `<prefix>.feature-update-requests`, a
+ * window at a time. For each request, in one transaction with the rest of its window: the
+ * request row, its events, its answers in the outbox (DENIED, or GRANTED then SUCCESS / ERROR),
+ * and the patched product, or a durable job for a request dated in the future. Messages are
+ * acknowledged only after that commit (see amqp/consumer.ts).
+ */
+import type { ConsumeMessage } from 'amqplib';
+import {
+  MAX_PROPERTY_DEPTH,
+  jsonDepth,
+  patchBodySchema,
+  type FeatureFile,
+  type FileUpdateMode,
+  type PriorityLevel,
+  type RequestState,
+} from '../../../src-shared/domain/product';
+import { FondsError } from '../../../src-shared/errors';
+import { AMQP_CHANNEL, type Amqp } from '../amqp';
+import type { Verdict } from '../amqp/consumer';
+import { recordDeadLetter } from '../amqp/dead-letters';
+import { jsonSafe, parsePatchRequest, requestEvent, type PatchRequestMessage } from '../amqp/regards';
+import type { Deps } from '../capability';
+import type { JobHandler } from '../db/jobs';
+import { nowIso, type Tx } from '../db/store';
+import { mergeFiles, mergeProperties } from './merge';
+import { patchKey, type PatchRow, type ProductRow } from './store';
+
+export const PATCH_JOB = 'products.patch';
+
+/** A product whose properties would grow past this is not patched (ERROR). */
+const MAX_PRODUCT_BYTES = 16 * 1024 * 1024;
+const RANK: Record<PriorityLevel, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
+/** job priority: higher runs first */
+export const JOB_PRIORITY: Record<PriorityLevel, number> = { HIGH: 2, NORMAL: 1, LOW: 0 };
+
+/** What a granted request changes. */
+interface Patch {
+  key: string;
+  requestId: string;
+  tenant: string;
+  owner: string;
+  urn: string;
+  properties?: Record<string, unknown>;
+  files?: FeatureFile[];
+  fileUpdateMode: FileUpdateMode;
+  acknowledgedRecipient?: string;
+}
+
+export function createCatalogue(deps: Deps, amqp: Amqp) {
+  const { store, config } = deps;
+  const db = store.db;
+  const selectProduct = db.prepare('SELECT * FROM products WHERE urn = ?');
+  const selectPatch = db.prepare('SELECT * FROM patch_requests WHERE key = ?');
+  const insertPatch = db.prepare(
+    `INSERT INTO patch_requests (key, direction, request_id, tenant, owner, urn, state, errors, priority, file_update_mode, request_date, run_at,
+                                 acknowledged_recipient, headers, body, body_sha256, created_at, updated_at)
+     VALUES (@key, 'received', @requestId, @tenant, @owner, @urn, @state, @errors, @priority, @mode, @requestDate, @runAt,
+             @recipient, @headers, @body, @sha, @now, @now)`,
+  );
+  const updatePatch = db.prepare('UPDATE patch_requests SET state = ?, errors = ?, updated_at = ? WHERE key = ?');
+  const updateProduct = db.prepare('UPDATE products SET properties = ?, files = ?, acknowledged_by = ?, updated_at = ? WHERE urn = ?');
+
+  /** One FeatureRequestEvent per state change, through the outbox, in the caller's transaction. */
+  function answer(tx: Tx, key: string, a: { requestId: string; tenant?: string; urn?: string; owner?: string; state: RequestState; errors: readonly string[] }): void {
+    const m = requestEvent(a);
+    tx.outbox({ channel: AMQP_CHANNEL, destination: m.exchange, headers: m.headers, body: m.body, objectKind: 'patch_request', objectId: key });
+  }
+
+  function setState(tx: Tx, row: Pick<PatchRow, 'key' | 'request_id' | 'tenant' | 'owner' | 'urn'>, state: RequestState, errors: string[], payload: Record<string, unknown> = {}): void {
+    updatePatch.run(state, JSON.stringify(errors), nowIso(), row.key);
+    tx.event({ kind: 'patch_request', objectId: row.key, type: `received.${state}`, payload: { requestId: row.request_id, urn: row.urn, ...(errors.length ? { errors } : {}), ...payload } });
+    answer(tx, row.key, { requestId: row.request_id, tenant: row.tenant, urn: row.urn ?? undefined, owner: row.owner, state, errors });
+  }
+
+  /** Applies a granted patch to its product: SUCCESS, or ERROR with the reason. */
+  function apply(tx: Tx, p: Patch): RequestState {
+    const row = selectProduct.get(p.urn) as ProductRow | undefined;
+    const ref = { key: p.key, request_id: p.requestId, tenant: p.tenant, owner: p.owner, urn: p.urn };
+    if (!row || row.tenant !== p.tenant) {
+      setState(tx, ref, 'ERROR', [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`]);
+      return 'ERROR';
+    }
+    const { properties, changed } = mergeProperties(JSON.parse(row.properties), p.properties ?? {});
+    const before: FeatureFile[] = JSON.parse(row.files);
+    const files = mergeFiles(before, p.files, p.fileUpdateMode);
+    const propertiesText = JSON.stringify(properties);
+    if (propertiesText.length > MAX_PRODUCT_BYTES || jsonDepth(properties) > MAX_PROPERTY_DEPTH) {
+      setState(tx, ref, 'ERROR', [`feature.properties: the patched product would exceed ${MAX_PRODUCT_BYTES} bytes or ${MAX_PROPERTY_DEPTH} levels; nothing was changed`]);
+      return 'ERROR';
+    }
+    const acknowledged: string[] = JSON.parse(row.acknowledged_by);
+    if (p.acknowledgedRecipient && !acknowledged.includes(p.acknowledgedRecipient)) acknowledged.push(p.acknowledgedRecipient);
+    updateProduct.run(propertiesText, JSON.stringify(files), JSON.stringify(acknowledged), nowIso(), p.urn);
+    tx.event({
+      kind: 'product',
+      objectId: p.urn,
+      type: 'patched',
+      payload: {
+        requestId: p.requestId,
+        direction: 'received',
+        owner: p.owner,
+        changed,
+        ...(p.files ? { fileUpdateMode: p.fileUpdateMode, filesBefore: before.length, filesAfter: files.length } : {}),
+      },
+    });
+    if (p.acknowledgedRecipient) {
+      // consumed by the dissemination capability: the recipient acknowledged this product
+      tx.event({ kind: 'product', objectId: p.urn, type: 'dissemination.acknowledged', payload: { urn: p.urn, recipientLabel: p.acknowledgedRecipient, requestId: p.requestId } });
+    }
+    setState(tx, ref, 'SUCCESS', []);
+    return 'SUCCESS';
+  }
+
+  const patchOf = (key: string, r: PatchRequestMessage): Patch => ({
+    key,
+    requestId: r.requestId,
+    tenant: r.tenant,
+    owner: r.owner,
+    urn: r.urn,
+    ...(r.properties ? { properties: r.properties } : {}),
+    ...(r.files ? { files: r.files } : {}),
+    fileUpdateMode: r.fileUpdateMode,
+    ...(r.acknowledgedRecipient ? { acknowledgedRecipient: r.acknowledgedRecipient } : {}),
+  });
+
+  /** One message of a window, inside the window's transaction. */
+  function receive(tx: Tx, msg: ConsumeMessage, parsed: ReturnType<typeof parsePatchRequest>, now: Date): Verdict {
+    if (parsed.kind === 'unreadable') {
+      recordDeadLetter(tx, amqp.names.requests, msg, parsed.reason, parsed.bodySha256);
+      return { deadLetter: parsed.reason };
+    }
+    const requestId = parsed.kind === 'valid' ? parsed.request.requestId : parsed.requestId;
+    const bodySha256 = parsed.kind === 'valid' ? parsed.request.bodySha256 : parsed.bodySha256;
+    const key = patchKey('received', requestId);
+    const seen = selectPatch.get(key) as PatchRow | undefined;
+    if (seen) {
+      const sameContent = seen.body_sha256 === bodySha256;
+      // the same message again after a stop before its ack: its answers are already in the outbox
+      if (sameContent && msg.fields.redelivered) return 'ack';
+      const errors: string[] = JSON.parse(seen.errors);
+      const tenant = parsed.kind === 'valid' ? parsed.request.tenant : parsed.tenant ?? seen.tenant;
+      if (sameContent) {
+        // sent twice: answered from the stored outcome, never applied twice
+        answer(tx, key, { requestId: seen.request_id, tenant, urn: seen.urn ?? undefined, owner: seen.owner, state: seen.state as RequestState, errors });
+        tx.event({ kind: 'patch_request', objectId: key, type: 'received.duplicate', payload: { requestId: seen.request_id, sameContent, answered: seen.state } });
+      } else {
+        const why = [`regards.request.id: '${seen.request_id}' was already used by the request received ${seen.created_at} (${seen.state}); this one was not applied`];
+        const urn = parsed.kind === 'valid' ? parsed.request.urn : parsed.urn;
+        const owner = parsed.kind === 'valid' ? parsed.request.owner : parsed.owner;
+        answer(tx, key, { requestId: seen.request_id, tenant, urn, owner, state: 'DENIED', errors: why });
+        tx.event({ kind: 'patch_request', objectId: key, type: 'received.duplicate', payload: { requestId: seen.request_id, sameContent, answered: 'DENIED', errors: why } });
+      }
+      return 'ack';
+    }
+
+    const headers = JSON.stringify(jsonSafe(msg.properties.headers ?? {}));
+    const t = nowIso();
+    if (parsed.kind === 'denied') {
+      insertPatch.run({
+        key,
+        requestId: parsed.requestId,
+        tenant: parsed.tenant ?? '',
+        owner: parsed.owner ?? '',
+        urn: parsed.urn ?? null,
+        state: 'DENIED',
+        errors: JSON.stringify(parsed.errors),
+        priority: parsed.priority,
+        mode: null,
+        requestDate: null,
+        runAt: null,
+        recipient: null,
+        headers,
+        body: msg.content.subarray(0, 4096).toString('utf8'),
+        sha: parsed.bodySha256,
+        now: t,
+      });
+      tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: parsed.requestId, urn: parsed.urn ?? null, errors: parsed.errors } });
+      answer(tx, key, { ...parsed, state: 'DENIED' });
+      return 'ack';
+    }
+
+    const r = parsed.request;
+    const product = selectProduct.get(r.urn) as ProductRow | undefined;
+    const refusal = !product
+      ? `feature.urn: no product ${r.urn} in this catalogue`
+      : product.tenant !== r.tenant
+        ? `feature.urn: product ${r.urn} does not belong to tenant ${r.tenant}`
+        : undefined;
+    const delayed = r.runAt && r.runAt.getTime() > now.getTime() ? r.runAt : undefined;
+    insertPatch.run({
+      key,
+      requestId: r.requestId,
+      tenant: r.tenant,
+      owner: r.owner,
+      urn: r.urn,
+      state: refusal ? 'DENIED' : 'GRANTED',
+      errors: JSON.stringify(refusal ? [refusal] : []),
+      priority: r.priority,
+      mode: r.fileUpdateModeGiven || r.files ? r.fileUpdateMode : null,
+      requestDate: r.requestDate ?? null,
+      runAt: delayed?.toISOString() ?? null,
+      recipient: r.acknowledgedRecipient ?? null,
+      headers,
+      body: msg.content.toString('utf8'),
+      sha: r.bodySha256,
+      now: t,
+    });
+    if (refusal) {
+      tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: r.requestId, urn: r.urn, errors: [refusal] } });
+      answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'DENIED', errors: [refusal] });
+      return 'ack';
+    }
+    tx.event({
+      kind: 'patch_request',
+      objectId: key,
+      type: 'received.GRANTED',
+      payload: { requestId: r.requestId, urn: r.urn, owner: r.owner, priority: r.priority, ...(delayed ? { runAt: delayed.toISOString() } : {}) },
+    });
+    answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
+    if (delayed) {
+      tx.enqueue({ kind: PATCH_JOB, payload: { key }, objectKind: 'patch_request', objectId: key, priority: JOB_PRIORITY[r.priority], runAt: delayed, maxAttempts: 5 });
+    } else {
+      apply(tx, patchOf(key, r));
+    }
+    return 'ack';
+  }
+
+  /**
+   * A window of deliveries, committed in one transaction: requests run HIGH first, then NORMAL,
+   * then LOW, in arrival order within a level. Messages Fonds published itself are skipped.
+   */
+  function receiveWindow(window: ConsumeMessage[]): Verdict[] {
+    const now = new Date();
+    const options = { tenants: config.regardsTenants, maxBytes: config.amqpMaxMessageBytes };
+    const items = window.map((msg, i) => {
+      const own = msg.properties.appId === amqp.appId;
+      const parsed = own ? undefined : parsePatchRequest(msg, options);
+      const priority = parsed?.kind === 'valid' ? parsed.request.priority : parsed?.kind === 'denied' ? parsed.priority : 'NORMAL';
+      return { i, msg, parsed, rank: RANK[priority] };
+    });
+    items.sort((a, b) => a.rank - b.rank || a.i - b.i);
+    const verdicts: Verdict[] = new Array(window.length).fill('ack');
+    store.transact((tx) => {
+      for (const it of items) if (it.parsed) verdicts[it.i] = receive(tx, it.msg, it.parsed, now);
+    });
+    return verdicts;
+  }
+
+  /** A message that failed twice: kept for people, then dead-lettered. */
+  function poison(msg: ConsumeMessage, err: Error): void {
+    store.transact((tx) => recordDeadLetter(tx, amqp.names.requests, msg, `processing failed twice: ${err.message}`, ''));
+  }
+
+  /** The durable job of a request dated in the future: it runs at that date, HIGH first. */
+  const job: JobHandler<{ key: string }> = {
+    async run(ctx) {
+      store.transact((tx) => {
+        const row = selectPatch.get(ctx.payload.key) as PatchRow | undefined;
+        if (!row || row.state !== 'GRANTED') return; // done already (a rerun after a crash)
+        const body = patchBodySchema.safeParse(JSON.parse(row.body ?? 'null'));
+        if (!body.success) throw new FondsError('INTERNAL', `stored body of ${row.key} no longer parses`);
+        const f = body.data.feature;
+        apply(tx, {
+          key: row.key,
+          requestId: row.request_id,
+          tenant: row.tenant,
+          owner: row.owner,
+          urn: f.urn,
+          ...(f.properties ? { properties: f.properties } : {}),
+          ...(f.files ? { files: f.files } : {}),
+          fileUpdateMode: row.file_update_mode ?? 'APPEND',
+          ...(row.acknowledged_recipient ? { acknowledgedRecipient: row.acknowledged_recipient } : {}),
+        });
+      });
+    },
+    failed(ctx, error) {
+      store.transact((tx) => {
+        const row = selectPatch.get(ctx.payload.key) as PatchRow | undefined;
+        if (row?.state === 'GRANTED') setState(tx, row, 'ERROR', [`processing failed: ${error.message}`]);
+      });
+    },
+  };
+
+  return { receiveWindow, poison, job };
+}

@@ -1,0 +1,412 @@
+/**
+ * Patch requests over a real RabbitMQ, published and answered by a raw amqplib client (none of
+ * Fonds' code on the remote side): seed 001's examples, refusals, duplicates, delayed requests,
+ * priorities, a connection closed by the broker and a restart mid-stream, and requests Fonds
+ * sends while no broker is there. Each file works in a virtual host of its own.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { ConsumeMessage } from 'amqplib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Service } from '../../src-main/service';
+import type { Config } from '../../src-main/service/config';
+import { REGARDS, type FeatureFile } from '../../src-shared/domain/product';
+import {
+  RawClient,
+  SEED_URN,
+  amqpUrlOf,
+  answerOf,
+  brokerAvailable,
+  closeConnectionsNamed,
+  deleteVhost,
+  ensureVhost,
+  seedExamples,
+} from '../helpers/regards';
+import { startService, tempDir, waitFor } from '../helpers/service';
+
+const available = await brokerAvailable();
+const VHOST = `fonds-it-${process.pid}-${randomUUID().slice(0, 8)}`;
+const ID = '12345463-0f6b-4488-b58c-52af3f7e9563';
+
+interface Running {
+  service: Service;
+  dataDir: string;
+  prefix: string;
+  close(): Promise<void>;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+const prefixes: Array<{ vhost: string; prefix: string }> = [];
+let raw: RawClient;
+
+/** A Fonds catalogue on the test virtual host, connected. Reopen with the same dataDir and prefix to restart it. */
+async function catalogue(overrides: Partial<Config> & { prefix?: string } = {}, waitConnected = true): Promise<Running> {
+  const { prefix = `t${randomUUID().slice(0, 8)}`, ...rest } = overrides;
+  const dataDir = rest.dataDir ?? tempDir('fonds-amqp-');
+  const vhost = rest.amqpVhost ?? VHOST;
+  if (!prefixes.some((p) => p.prefix === prefix)) prefixes.push({ vhost, prefix });
+  const s = await startService({ amqpUrl: amqpUrlOf(), amqpVhost: vhost, amqpQueuePrefix: prefix, amqpReconnectMaxMs: 500, messageWatch: false, hashWorkers: 1, ...rest, dataDir });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await s.service.close();
+  };
+  cleanups.push(async () => {
+    await close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  if (waitConnected) await waitFor(() => s.service.call('amqp.status', {}), (st) => st.state === 'connected', 20_000);
+  return { service: s.service, dataDir, prefix, close };
+}
+
+const file = (checksum: string, url: string, filename: string): FeatureFile => ({
+  locations: [{ storage: 'S3Server', url }],
+  attributes: { dataType: 'RAWDATA', mimeType: 'application/xml', filename, filesize: 10, algorithm: 'MD5', checksum },
+});
+
+const headers = (requestId: string, extra: Record<string, unknown> = {}) => ({
+  'regards.tenant': 'project1',
+  'regards.request.id': requestId,
+  'regards.request.owner': 'tester',
+  ...extra,
+});
+const body = (urn: string, properties: Record<string, unknown>, metadata: Record<string, unknown> = {}) =>
+  JSON.stringify({ metadata: { storages: [], priority: 'NORMAL', ...metadata }, feature: { urn, properties } });
+
+/** The answers (FeatureRequestEvent) about one request, in arrival order. */
+const about = (answers: ConsumeMessage[], requestId: string) => answers.map(answerOf).filter((a) => a.body.requestId === requestId);
+const states = (answers: ConsumeMessage[], requestId: string) => about(answers, requestId).map((a) => a.body.state);
+async function answered(answers: ConsumeMessage[], requestId: string, final: string[] = ['SUCCESS', 'ERROR', 'DENIED'], timeoutMs = 15_000) {
+  await waitFor(() => states(answers, requestId), (s) => s.some((x) => final.includes(x)), timeoutMs);
+  return about(answers, requestId);
+}
+
+beforeAll(async () => {
+  if (!available) return;
+  await ensureVhost(VHOST);
+  await ensureVhost(REGARDS.defaultVhost);
+  raw = await RawClient.open(VHOST);
+}, 120_000);
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  if (!available) return;
+  await raw?.close();
+  // queues left in the shared default virtual host by the seed tests
+  const def = prefixes.filter((p) => p.vhost === REGARDS.defaultVhost);
+  if (def.length) {
+    const c = await RawClient.open(REGARDS.defaultVhost);
+    for (const { prefix } of def) for (const q of ['feature-update-requests', 'feature-request-events', 'dead-letter']) await c.channel.deleteQueue(`${prefix}.${q}`).catch(() => undefined);
+    for (const { prefix } of def) await c.channel.deleteExchange(`${prefix}.dead-letter`).catch(() => undefined);
+    await c.close();
+  }
+  await deleteVhost(VHOST);
+}, 120_000);
+
+describe.runIf(available)('the seed examples, published verbatim by a raw client', () => {
+  const [metadataOnly, withFiles] = seedExamples();
+
+  it('metadata only: GRANTED then SUCCESS, on the default virtual host, and the properties deep-merged', async () => {
+    const c = await catalogue({ amqpVhost: REGARDS.defaultVhost });
+    expect((await c.service.call('app.info', {})).amqp).toBe('connected');
+    await c.service.call('products.create', {
+      urn: SEED_URN,
+      providerId: 'seed-product',
+      properties: { file_characterization: { invalidation_date: null, valid: true, format: 'XML' }, title: 'Seed product' },
+      files: [file('c0', 'http://s/f0.xml', 'f0.xml')],
+    });
+    const client = await RawClient.open(REGARDS.defaultVhost);
+    cleanups.push(() => client.close());
+    const answers = await client.listen(REGARDS.requestEventExchange);
+    await client.publishRequest(metadataOnly.headers, metadataOnly.body);
+
+    const got = await answered(answers, ID);
+    expect(got.map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
+    for (const a of got) {
+      expect(a.headers).toEqual({ 'regards.tenant': 'project1', 'regards.request.id': ID });
+      expect(a.body).toEqual({ requestId: ID, type: 'PATCH', urn: SEED_URN, requestOwner: 'owner', state: a.body.state, errors: [] });
+    }
+    const p = await c.service.call('products.get', { urn: SEED_URN });
+    expect(p.properties).toEqual({ file_characterization: { invalidation_date: '2019-12-03T12:31:42.466Z', valid: false, format: 'XML' }, title: 'Seed product' });
+    expect(p.files.map((f) => f.attributes.filename)).toEqual(['f0.xml']);
+    const timeline = await c.service.call('products.timeline', { urn: SEED_URN });
+    expect(timeline.items.map((e) => e.type)).toEqual(['received.SUCCESS', 'patched', 'received.GRANTED', 'created']);
+    expect(timeline.items[1].payload.changed).toEqual(['file_characterization.invalidation_date', 'file_characterization.valid']);
+    const [patch] = (await c.service.call('patches.list', { urn: SEED_URN })).items;
+    expect(patch).toMatchObject({ requestId: ID, direction: 'received', state: 'SUCCESS', tenant: 'project1', owner: 'owner', priority: 'NORMAL' });
+  });
+
+  it('files APPEND with a past request date: processed at once, the seed file added to the existing one', async () => {
+    const c = await catalogue();
+    await c.service.call('products.create', { urn: SEED_URN, properties: { title: 'T' }, files: [file('c0', 'http://s/f0.xml', 'f0.xml')] });
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest(withFiles.headers, withFiles.body);
+    expect((await answered(answers, ID)).map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
+    const p = await c.service.call('products.get', { urn: SEED_URN });
+    expect(p.files.map((f) => f.attributes.filename)).toEqual(['f0.xml', 'filename']);
+    expect(p.files[1]).toEqual(JSON.parse(withFiles.body).feature.files[0]);
+    expect(p.properties).toEqual({ title: 'T', file_characterization: { invalidation_date: '2019-12-03T12:31:42.466Z', valid: false } });
+  });
+
+  it('both on one catalogue: they share a request id, so the second is DENIED and not applied', async () => {
+    const c = await catalogue();
+    await c.service.call('products.create', { urn: SEED_URN });
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest(metadataOnly.headers, metadataOnly.body);
+    await waitFor(() => states(answers, ID), (s) => s.includes('SUCCESS'));
+    await raw.publishRequest(withFiles.headers, withFiles.body);
+    await waitFor(() => states(answers, ID), (s) => s.length === 3);
+    const last = about(answers, ID)[2].body;
+    expect(last.state).toBe('DENIED');
+    expect(last.errors).toEqual([expect.stringMatching(/^regards\.request\.id: '12345463-0f6b-4488-b58c-52af3f7e9563' was already used by the request received .* \(SUCCESS\); this one was not applied$/)]);
+    expect((await c.service.call('products.get', { urn: SEED_URN })).files).toEqual([]);
+  });
+});
+
+describe.runIf(available)('refusals: DENIED with every reason, or dead-lettered', () => {
+  it('an unknown URN, an unknown tenant: DENIED, each reason named', async () => {
+    const c = await catalogue();
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const unknownUrn = `URN:FEATURE:DATA:project1:${randomUUID()}:V1`;
+    await raw.publishRequest(headers('r-unknown-urn'), body(unknownUrn, { a: 1 }));
+    await raw.publishRequest(headers('r-unknown-tenant', { 'regards.tenant': 'project9' }), body(unknownUrn, { a: 1 }));
+    const urnAnswer = (await answered(answers, 'r-unknown-urn'))[0];
+    expect(urnAnswer.body).toEqual({ requestId: 'r-unknown-urn', type: 'PATCH', urn: unknownUrn, requestOwner: 'tester', state: 'DENIED', errors: [`feature.urn: no product ${unknownUrn} in this catalogue`] });
+    const tenantAnswer = (await answered(answers, 'r-unknown-tenant'))[0];
+    expect(tenantAnswer.headers['regards.tenant']).toBe('project9');
+    expect(tenantAnswer.body.errors).toEqual(["regards.tenant: 'project9' is not a known tenant (known: project1)"]);
+    const denied = await c.service.call('patches.list', { state: 'DENIED' });
+    expect(denied.total).toBe(2);
+  });
+
+  it('a body that is not JSON, a header of the wrong type, an oversize body: DENIED with the reason', async () => {
+    const c = await catalogue({ amqpMaxMessageBytes: 2048 });
+    const { urn } = await c.service.call('products.create', {});
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest(headers('r-not-json'), 'metadata=storages');
+    await raw.publishRequest(headers('r-bad-header', { 'regards.request.owner': 42, 'regards.request.date': ['2020-01-01'] }), body(urn, { a: 1 }));
+    await raw.publishRequest(headers('r-oversize'), body(urn, { pad: 'x'.repeat(3000) }));
+    expect((await answered(answers, 'r-not-json'))[0].body).toMatchObject({ state: 'DENIED', errors: [expect.stringMatching(/^body: not JSON \(/)] });
+    expect((await answered(answers, 'r-bad-header'))[0].body).toMatchObject({
+      state: 'DENIED',
+      requestOwner: null,
+      errors: ['regards.request.owner: must be a string, not a number', 'regards.request.date: must be a string, not a list'],
+    });
+    expect((await answered(answers, 'r-oversize'))[0].body.errors).toEqual([expect.stringMatching(/^body: \d+ bytes, over the limit of 2048 bytes/)]);
+    expect((await c.service.call('products.get', { urn })).properties).toEqual({});
+  });
+
+  it('no request id: nobody to answer, so it is recorded, dead-lettered once, and never redelivered', async () => {
+    const c = await catalogue();
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest({ 'regards.tenant': 'project1' }, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    await raw.publishRequest({ 'regards.request.id': { nested: true } }, '{}');
+    const dead = await waitFor(() => c.service.call('amqp.deadLetters', {}), (p) => p.total === 2);
+    expect(dead.items.map((d) => d.reason).sort()).toEqual([
+      'regards.request.id: missing; nobody to answer',
+      'regards.request.id: must be a string, not a table; nobody to answer',
+    ]);
+    expect(dead.items.find((d) => d.bodyBytes === 4)).toMatchObject({ queue: `${c.prefix}.feature-update-requests`, headers: { 'regards.tenant': 'project1' } });
+    await waitFor(async () => (await raw.channel.checkQueue(`${c.prefix}.dead-letter`)).messageCount, (n) => n === 2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await raw.channel.checkQueue(`${c.prefix}.feature-update-requests`)).messageCount).toBe(0);
+    expect((await c.service.call('amqp.deadLetters', {})).total).toBe(2);
+    expect(answers).toEqual([]);
+    expect((await c.service.call('amqp.status', {})).deadLetters).toBe(2);
+  });
+});
+
+describe.runIf(available)('duplicates', () => {
+  it('the same request sent twice is answered from the stored outcome and applied once', async () => {
+    const c = await catalogue();
+    const { urn } = await c.service.call('products.create', { files: [] });
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const m = JSON.stringify({ metadata: { storages: [] }, feature: { urn, files: [file('c1', 'http://s/1.xml', '1.xml')], properties: { n: 1 } } });
+    await raw.publishRequest(headers('r-dup', { 'regards.request.file_update_mode': 'REPLACE' }), m);
+    await waitFor(() => states(answers, 'r-dup'), (s) => s.includes('SUCCESS'));
+    await raw.publishRequest(headers('r-dup', { 'regards.request.file_update_mode': 'REPLACE' }), m);
+    await waitFor(() => states(answers, 'r-dup'), (s) => s.length === 3);
+    expect(states(answers, 'r-dup')).toEqual(['GRANTED', 'SUCCESS', 'SUCCESS']);
+    const timeline = await c.service.call('products.timeline', { urn });
+    expect(timeline.items.filter((e) => e.type === 'patched')).toHaveLength(1);
+    expect(timeline.items[0]).toMatchObject({ type: 'received.duplicate', payload: { sameContent: true, answered: 'SUCCESS' } });
+    expect((await c.service.call('patches.list', { q: 'r-dup' })).total).toBe(1);
+  });
+});
+
+describe.runIf(available)('delayed requests (regards.request.date in the future)', () => {
+  it('is GRANTED at once, applied after its date, and survives a restart in between', async () => {
+    const first = await catalogue();
+    const { urn } = await first.service.call('products.create', { properties: { v: 'before' } });
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const at = new Date(Date.now() + 3000);
+    await raw.publishRequest(headers('r-delayed', { 'regards.request.date': at.toISOString().replace('Z', '') }), body(urn, { v: 'after' }, { priority: 'HIGH' }));
+    await waitFor(() => states(answers, 'r-delayed'), (s) => s.includes('GRANTED'));
+    expect((await first.service.call('products.get', { urn })).properties).toEqual({ v: 'before' });
+    await first.close();
+    await new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now() + 300)));
+    expect(states(answers, 'r-delayed')).toEqual(['GRANTED']);
+
+    const again = await catalogue({ dataDir: first.dataDir, prefix: first.prefix });
+    expect((await answered(answers, 'r-delayed')).map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
+    expect((await again.service.call('products.get', { urn })).properties).toEqual({ v: 'after' });
+    const granted = (await again.service.call('products.timeline', { urn })).items.find((e) => e.type === 'received.GRANTED')!;
+    expect(granted.payload.runAt).toBe(at.toISOString());
+  });
+});
+
+describe.runIf(available)('priorities: HIGH first', () => {
+  const levels = ['LOW', 'NORMAL', 'HIGH', 'LOW', 'HIGH', 'NORMAL'] as const;
+
+  it('a backlog waiting in the queue is processed HIGH, then NORMAL, then LOW', async () => {
+    const first = await catalogue();
+    const { urn } = await first.service.call('products.create', {});
+    await first.close();
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    for (const [i, level] of levels.entries()) await raw.publishRequest(headers(`r-prio-${i}`), body(urn, { last: `${level}-${i}` }, { priority: level }));
+    const again = await catalogue({ dataDir: first.dataDir, prefix: first.prefix });
+    await waitFor(() => answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS'), (s) => s.length === levels.length);
+    const order = answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').map((a) => a.body.requestId);
+    expect(order).toEqual(['r-prio-2', 'r-prio-4', 'r-prio-1', 'r-prio-5', 'r-prio-0', 'r-prio-3']);
+    expect((await again.service.call('products.get', { urn })).properties).toEqual({ last: 'LOW-3' });
+  });
+
+  it('delayed requests due at the same date run HIGH first', async () => {
+    const c = await catalogue();
+    const { urn } = await c.service.call('products.create', {});
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const at = new Date(Date.now() + 2000).toISOString();
+    for (const [i, level] of levels.entries()) {
+      await raw.publishRequest(headers(`r-later-${i}`, { 'regards.request.date': at }), body(urn, { last: `${level}-${i}` }, { priority: level }));
+    }
+    await waitFor(() => answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS'), (s) => s.length === levels.length, 20_000);
+    const order = answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').map((a) => a.body.requestId);
+    expect(order).toEqual(['r-later-2', 'r-later-4', 'r-later-1', 'r-later-5', 'r-later-0', 'r-later-3']);
+  });
+});
+
+describe.runIf(available)('nothing lost when the connection or the app goes away mid-stream', () => {
+  const N = 300;
+
+  async function stream(c: Running, urn: string, tag: string, interrupt: () => Promise<void>) {
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const ids = Array.from({ length: N }, (_, i) => `${tag}-${i}`);
+    const publishing = (async () => {
+      for (const [i, id] of ids.entries()) {
+        await raw.publishRequest(headers(id), body(urn, { [`p${i}`]: i }));
+      }
+    })();
+    await waitFor(() => answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').length, (n) => n >= N / 4, 30_000);
+    await interrupt();
+    await publishing;
+    await waitFor(() => new Set(answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').map((a) => a.body.requestId)).size, (n) => n === N, 60_000);
+    for (const id of ids) {
+      const s = states(answers, id);
+      expect(s, id).toContain('GRANTED');
+      expect(s, id).toContain('SUCCESS');
+      expect(s.indexOf('GRANTED'), id).toBeLessThan(s.indexOf('SUCCESS'));
+    }
+    return answers;
+  }
+
+  async function appliedOnce(service: Service, urn: string, tag: string) {
+    const p = await service.call('products.get', { urn });
+    expect(Object.keys(p.properties)).toHaveLength(N);
+    for (let i = 0; i < N; i++) expect(p.properties[`p${i}`]).toBe(i);
+    const patched = (await service.call('products.timeline', { urn, limit: 1000 })).items.filter((e) => e.type === 'patched' && String(e.payload.requestId).startsWith(tag));
+    expect(patched).toHaveLength(N);
+    expect(new Set(patched.map((e) => e.payload.requestId)).size).toBe(N);
+  }
+
+  it('the broker closes the connection: Fonds reconnects, every request is applied once and answered', async () => {
+    const c = await catalogue({ amqpPrefetch: 16 });
+    const { urn } = await c.service.call('products.create', {});
+    await stream(c, urn, 'r-cut', async () => {
+      expect(await closeConnectionsNamed(c.dataDir)).toBe(1);
+    });
+    await waitFor(() => c.service.call('amqp.status', {}), (s) => s.state === 'connected' && s.connections >= 2);
+    await appliedOnce(c.service, urn, 'r-cut');
+    await waitFor(() => c.service.call('app.info', {}), (i) => i.outboxPending === 0);
+  });
+
+  it('the app stops mid-stream and starts again: every request is applied once and answered', async () => {
+    const first = await catalogue({ amqpPrefetch: 16 });
+    const { urn } = await first.service.call('products.create', {});
+    let again: Running | undefined;
+    await stream(first, urn, 'r-restart', async () => {
+      await first.close();
+      again = await catalogue({ dataDir: first.dataDir, prefix: first.prefix, amqpPrefetch: 16 });
+    });
+    await appliedOnce(again!.service, urn, 'r-restart');
+  });
+});
+
+describe.runIf(available)('patch requests Fonds sends to a remote REGARDS', () => {
+  const urn = `URN:FEATURE:DATA:project1:${randomUUID()}:V1`;
+  const input = {
+    tenant: 'project1',
+    urn,
+    properties: { file_characterization: { valid: false } },
+    files: [file('abc', 'http://s/new.xml', 'new.xml')],
+    fileUpdateMode: 'REPLACE' as const,
+    priority: 'HIGH' as const,
+    acknowledgedRecipient: 'recipient-A',
+    requestId: 'fonds-out-1',
+  };
+
+  it('with no broker configured, waits in the outbox and says so; goes out exactly as composed once connected; follows the answers', async () => {
+    const offline = await catalogue({ amqpUrl: '' }, false);
+    expect((await offline.service.call('app.info', {})).amqp).toBe('not-configured');
+    await offline.service.call('products.create', { urn });
+    const composed = await offline.service.call('patches.compose', input);
+    expect(composed.problems).toEqual([]);
+    const sent = await offline.service.call('patches.send', input);
+    expect(sent).toMatchObject({ requestId: 'fonds-out-1', direction: 'sent', state: 'QUEUED', outboxStatus: 'pending' });
+    const status = await offline.service.call('amqp.status', {});
+    expect(status).toMatchObject({ state: 'not-configured', outboxWaiting: 1 });
+    const [waiting] = (await offline.service.call('outbox.list', { status: 'pending' })).items;
+    expect(waiting).toMatchObject({ channel: 'amqp', destination: REGARDS.updateRequestExchange, headers: composed.headers, body: composed.body });
+    await expect(offline.service.call('patches.send', input)).rejects.toThrow(/already sent/);
+    await offline.close();
+
+    const requests = await raw.listen(REGARDS.updateRequestExchange);
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    const online = await catalogue({ dataDir: offline.dataDir, prefix: offline.prefix });
+    await waitFor(() => requests.length, (n) => n === 1);
+    const [m] = requests;
+    expect(m.properties.headers).toEqual(composed.headers);
+    expect(m.content.toString('utf8')).toBe(composed.body);
+    expect(m.properties).toMatchObject({ contentType: 'application/json', contentEncoding: 'UTF-8', deliveryMode: 2, appId: composed.properties.app_id });
+    await waitFor(() => online.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'SENT');
+
+    // the remote catalogue answers
+    await raw.publishAnswer('project1', { requestId: 'fonds-out-1', urn, requestOwner: 'fonds', state: 'GRANTED', errors: [] });
+    await raw.publishAnswer('project1', { requestId: 'fonds-out-1', urn, requestOwner: 'fonds', state: 'ERROR', errors: ['storage S3Server is full'] });
+    await raw.publishAnswer('project1', { requestId: 'someone-else', urn, requestOwner: 'x', state: 'SUCCESS', errors: [] });
+    const done = await waitFor(() => online.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'ERROR');
+    expect(done.items[0]).toMatchObject({ state: 'ERROR', errors: ['storage S3Server is full'], outboxStatus: 'sent' });
+    const types = (await online.service.call('products.timeline', { urn })).items.map((e) => e.type);
+    expect(types).toEqual(['sent.ERROR', 'sent.GRANTED', 'sent.SENT', 'sent.QUEUED', 'created']);
+    // Fonds, a catalogue too on this virtual host, did not answer its own request
+    await new Promise((r) => setTimeout(r, 300));
+    expect(about(answers, 'fonds-out-1').filter((a) => a.appId?.startsWith('fonds/'))).toEqual([]);
+  });
+
+  it('with the broker not reachable yet (no such virtual host), it retries with backoff and sends once it is', async () => {
+    const later = `${VHOST}-later`;
+    const c = await catalogue({ amqpVhost: later }, false);
+    const sent = await c.service.call('patches.send', { ...input, requestId: 'fonds-out-2' });
+    expect(sent.state).toBe('QUEUED');
+    const st = await waitFor(() => c.service.call('amqp.status', {}), (s) => s.state !== 'connected' && !!s.lastError);
+    expect(st.lastError).toMatch(/vhost|virtual host|access/i);
+    await ensureVhost(later);
+    cleanups.push(() => deleteVhost(later));
+    await waitFor(() => c.service.call('amqp.status', {}), (s) => s.state === 'connected', 20_000);
+    await waitFor(() => c.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'SENT');
+    expect((await c.service.call('app.info', {})).outboxPending).toBe(0);
+  });
+});
