@@ -9,6 +9,14 @@ import { z } from 'zod';
 import type { Execution, ExecutionFile, Processing, StoredData, StoredFile } from './domain/execution';
 import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
 import {
+  DisseminationStatuses,
+  recipientInputSchema,
+  type Dissemination,
+  type ProductDisseminationStatus,
+  type Recipient,
+  type RecipientRecord,
+} from './domain/dissemination';
+import {
   PatchDirections,
   PatchStates,
   featureFileSchema,
@@ -22,6 +30,8 @@ import {
   type Product,
   type ProductSummary,
 } from './domain/product';
+import { NbOrderStates, NbStatuses, nbPrioritySchema, NB_PRIORITY_DEFAULT, type NbDissemination, type NbLink, type NbOrder, type NbOrderLink, type NbServedDissemination } from './domain/nb';
+import { ReportFormats, ReportLangs, reportFiltersSchema, type ReportExport, type ReportPreview } from './domain/report';
 import {
   MessageStates,
   MessageStatuses,
@@ -83,6 +93,9 @@ export const ObjectKinds = [
   'message',
   'job',
   'bag',
+  'report',
+  'nb_dissemination',
+  'nb_order',
 ] as const;
 export type ObjectKind = (typeof ObjectKinds)[number];
 
@@ -353,7 +366,138 @@ export const commands = {
   ),
   'amqp.status': command<AmqpStatus>()(z.object({}), 'The broker connection, the queues, and what waits in the outbox.'),
   'amqp.deadLetters': command<Page<DeadLetter>>()(z.object({ ...page }), 'Messages that could not be read (kept in the dead-letter queue), newest first.'),
+  // ---- dissemination: recipients, notify, acknowledgements (seed 000) ----
+  'recipients.list': command<Recipient[]>()(
+    z.object({ directNotificationEnabled: z.boolean().optional() }),
+    'Recipients by label; with directNotificationEnabled=true, only those a selection may be notified to.',
+  ),
+  'recipients.save': command<Recipient>()(recipientInputSchema, 'Create a recipient, or update the one with this recipientLabel (secrets left "********" are kept).'),
+  'recipients.delete': command<{ deleted: boolean }>()(
+    z.object({ recipientLabel: z.string().min(1).max(128) }),
+    'Delete a recipient; refused while a dissemination to it is PENDING or WAITING_ACK.',
+  ),
+  'disseminations.notify': command<NotifyResult>()(
+    z.object({ urns: z.array(z.string().min(1).max(300)).min(1).max(10_000), recipients: z.array(z.string().min(1).max(128)).min(1).max(100) }),
+    'Notify a selection of products to recipients (only those with directNotificationEnabled): one dissemination per (product, recipient).',
+  ),
+  'disseminations.list': command<Page<Dissemination>>()(
+    z.object({
+      urn: z.string().max(300).optional(),
+      recipientLabel: z.string().max(128).optional(),
+      status: z.enum(DisseminationStatuses).optional(),
+      /** part of the URN, product name or recipient label */
+      q: z.string().max(200).optional(),
+      ...page,
+    }),
+    'Disseminations, most recently requested first.',
+  ),
+  'disseminations.get': command<Dissemination>()(z.object({ id }), 'One dissemination.'),
+  'disseminations.timeline': command<Page<FondsEvent>>()(
+    z.object({ id: id.optional(), urn: z.string().max(300).optional(), ...page }),
+    'Events of one dissemination, or of every dissemination of a product, newest first.',
+  ),
+  'disseminations.ack': command<Dissemination>()(z.object({ id }), 'Acknowledge a dissemination by hand (the recipient confirmed it another way).'),
+  'disseminations.retry': command<Dissemination>()(z.object({ id }), 'Send a FAILED dissemination again.'),
+  'products.disseminationStatus': command<ProductDisseminationSummary>()(
+    z.object({ urn: z.string().min(1).max(300) }),
+    "A product's dissemination status (NONE, PENDING, WAITING_ACK, DONE) and REGARDS' per-recipient records {label, requestDate, ackDate, blocking}.",
+  ),
+  'disseminations.unmatchedAcks': command<Page<FondsEvent>>()(
+    z.object({ ...page }),
+    'Acknowledgements that matched no dissemination (unknown urn or recipient, bad signature), newest first.',
+  ),
+  'disseminations.webhookAck': command<WebhookAckResult>()(
+    z.object({ body: z.string().max(65_536), signature: z.string().max(200) }),
+    'A signed acknowledgement callback: the raw JSON body {urn, recipientLabel} and its X-Fonds-Signature (sha256=<hex HMAC with the recipient secret>).',
+  ),
+
+  // ---- reports: dissemination reports from the event log (CSV, JSON, PDF) ----
+  'reports.preview': command<ReportPreview>()(
+    z.object({ filters: reportFiltersSchema.prefault({}), limit: z.number().int().min(0).max(1000).default(50) }),
+    'The summary of a dissemination report and its first rows (request order), for the report screen.',
+  ),
+  'reports.export': command<ReportExport>()(
+    z.object({
+      filters: reportFiltersSchema.prefault({}),
+      format: z.enum(ReportFormats),
+      /** absolute path of the file to write on the machine that runs Fonds; written atomically */
+      path: localPath,
+      overwrite: z.boolean().default(false),
+      /** CSV: start with a UTF-8 byte order mark for spreadsheets */
+      bom: z.boolean().default(false),
+      /** PDF: language of titles and labels */
+      lang: z.enum(ReportLangs).default('en'),
+      /** progress events are pushed as {kind: 'report', objectId: exportId} */
+      exportId: z.string().min(1).max(100).optional(),
+    }),
+    'Write a dissemination report (CSV, JSON or PDF) to a file: a temporary file, then renamed; progress pushed while it runs.',
+  ),
+  'reports.suggestPath': command<{ dir: string; path: string }>()(
+    z.object({ filters: reportFiltersSchema.prefault({}), format: z.enum(ReportFormats) }),
+    'Where to save a report by default: ~/Documents/Fonds reports (or <dataDir>/reports) and a file name from the period.',
+  ),
+
+  // ---- nb: dissemination orders (seed 004) ----
+  'nb.disseminations.create': command<NbDissemination>()(
+    z.object({
+      archiveId: id,
+      priority: nbPrioritySchema.default(NB_PRIORITY_DEFAULT),
+      /** the address the client reached the server at: base of the local download links (nbPublicUrl wins) */
+      linkBaseUrl: z.string().regex(/^https?:\/\/\S+$/).max(500).optional(),
+    }),
+    'Serve: receive a dissemination order (POST /v1/disseminations) for the calling client; 404 unknown archive, CHECK_FAILED not preserved, CONFLICT one in progress.',
+  ),
+  'nb.disseminations.get': command<NbDissemination>()(z.object({ id }), "Serve: one dissemination in the seed's shape (GET /v1/disseminations/{id}); another client's is not found."),
+  'nb.disseminations.link': command<NbLink>()(
+    z.object({ id, linkBaseUrl: z.string().regex(/^https?:\/\/\S+$/).max(500).optional() }),
+    'Serve: the download link of a DISSEMINATED dissemination, the same one until it expires, then a new one.',
+  ),
+  'nb.disseminations.download': command<{ path: string; fileName: string; sizeInBytes: number; sha256: string }>()(
+    z.object({ id, expires: z.number().int().min(0), signature: z.string().min(1).max(200) }),
+    'Serve: checks a signed local download link (folder mode) and names the package file to stream.',
+  ),
+  'nb.disseminations.list': command<Page<NbServedDissemination>>()(
+    z.object({ status: z.enum(NbStatuses).optional(), clientId: z.string().max(128).optional(), q: z.string().max(200).optional(), ...page }),
+    'Serve: disseminations served to NB clients, newest first (the UI).',
+  ),
+  'nb.disseminations.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Serve: every event of a served dissemination, newest first.'),
+  'nb.orders.create': command<NbOrder>()(
+    z.object({
+      /** the service's address before /v1/disseminations, e.g. https://api.nb.no/dps-submission */
+      baseUrl: z.string().regex(/^https?:\/\/[^\s?#]+$/, 'not an http(s) URL without query').max(500),
+      /** bearer token for the service; kept sealed, never returned */
+      token: z.string().min(1).max(4096),
+      archiveId: id,
+      priority: nbPrioritySchema.default(NB_PRIORITY_DEFAULT),
+    }),
+    'Order a dissemination from an NB-style service: POST, or on 409 adopt the existing one; then poll it (exponential backoff, jitter) until final.',
+  ),
+  'nb.orders.list': command<Page<NbOrder>>()(z.object({ state: z.enum(NbOrderStates).optional(), ...page }), 'Client orders, newest first (no tokens).'),
+  'nb.orders.get': command<NbOrder>()(z.object({ id }), 'One client order (no token).'),
+  'nb.orders.link': command<NbOrderLink>()(z.object({ id }), "A DISSEMINATED order's download link: the kept one until it expires, else a new one from the service."),
+  'nb.orders.timeline': command<Page<FondsEvent>>()(z.object({ id, ...page }), 'Every event of a client order, newest first.'),
 } as const;
+
+/** What `disseminations.notify` did: one dissemination per new (product, recipient) pair. */
+export interface NotifyResult {
+  created: Dissemination[];
+  /** pairs not created, each with why (unknown product, recipient not directly notifiable, already active) */
+  skipped: Array<{ urn: string; recipientLabel: string; reason: string }>;
+}
+
+/** What a signed acknowledgement callback did. */
+export interface WebhookAckResult {
+  acknowledged: boolean;
+  disseminationId?: string;
+  /** why nothing was acknowledged (it is logged as an unmatched acknowledgement) */
+  reason?: string;
+}
+
+export interface ProductDisseminationSummary {
+  urn: string;
+  status: ProductDisseminationStatus;
+  recipients: RecipientRecord[];
+}
 
 export type Commands = typeof commands;
 export type CommandName = keyof Commands;

@@ -14,6 +14,9 @@ import { HashPool } from '../service/fixity/hash-pool';
 import { poolCopyFile, validateBagAt } from '../service/intake';
 import { createBag } from '../service/intake/bagit';
 import { startHttpServer } from '../transport/http';
+import Database from 'better-sqlite3';
+import { reportStreamSchema } from '../../src-shared/domain/report';
+import { exportReport, writeReport } from '../service/reports';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -28,6 +31,9 @@ Commands:
                              print the outcome (exit 0 SUCCESS, 1 refused or FAILURE, 2 error)
   purge [--dry-run]          purge the message directory with removeMessageTask: one line per
                              message (id, type, status, task, bytes), then totals (exit 0, 2 error)
+  report --format F          a dissemination report (csv, json or pdf) from the event log, to
+                             --output FILE or stdout (csv, json); reads the database read-only, so
+                             it runs beside a running Fonds (exit 0 written, 2 usage or error)
   config                     list every setting, its environment variable and default
 
 Options:
@@ -38,6 +44,11 @@ Options:
   --into STORED_DATA_ID      update this stored data instead of creating one (execute)
   --dry-run                  list what purge would delete, delete nothing (purge)
   --json                     machine-readable output
+  --from DATE, --to DATE     report period on the request time, YYYY-MM-DD (UTC), both included
+  --recipient L, --urn U     report only these recipients / products (repeat the option)
+  --urn-prefix P, --tenant T, --status S (PENDING, WAITING_ACK, DONE, FAILED; repeatable)
+  --format csv|json|pdf      report format; --output FILE (required for pdf), --bom (csv),
+  --lang en|fr               (pdf)
   -h, --help                 this help
 `;
 
@@ -51,7 +62,7 @@ function rendererDir(): string | undefined {
   return undefined;
 }
 
-function configFrom(values: Record<string, string | boolean | undefined>): Config {
+function configFrom(values: Record<string, string | boolean | string[] | undefined>): Config {
   const overrides: Partial<Config> = {};
   if (typeof values['data-dir'] === 'string') overrides.dataDir = values['data-dir'];
   if (typeof values.port === 'string') {
@@ -240,6 +251,58 @@ async function purge(config: Config, dryRun: boolean, json: boolean): Promise<nu
   }
 }
 
+/**
+ * `fonds report`: a dissemination report to --output FILE (atomically) or to stdout. The database
+ * is opened read-only without the data-directory lock: a report runs beside a running Fonds.
+ */
+async function report(
+  config: Config,
+  values: { from?: string; to?: string; recipient?: string[]; urn?: string[]; 'urn-prefix'?: string; status?: string[]; tenant?: string; format?: string; bom?: boolean; lang?: string; output?: string },
+): Promise<number> {
+  if (!values.format) throw new UsageError('report needs --format csv|json|pdf');
+  const parsed = reportStreamSchema.safeParse({
+    filters: {
+      ...(values.from ? { from: values.from } : {}),
+      ...(values.to ? { to: values.to } : {}),
+      recipients: values.recipient ?? [],
+      urns: values.urn ?? [],
+      ...(values['urn-prefix'] ? { urnPrefix: values['urn-prefix'] } : {}),
+      statuses: (values.status ?? []).map((s) => s.toUpperCase()),
+      ...(values.tenant ? { tenant: values.tenant } : {}),
+    },
+    format: values.format,
+    bom: values.bom === true,
+    ...(values.lang ? { lang: values.lang } : {}),
+  });
+  if (!parsed.success) {
+    const flag: Record<string, string> = { from: '--from', to: '--to', recipients: '--recipient', urns: '--urn', urnPrefix: '--urn-prefix', statuses: '--status', tenant: '--tenant', format: '--format', lang: '--lang' };
+    throw new UsageError(parsed.error.issues.map((i) => `${flag[String(i.path[i.path[0] === 'filters' ? 1 : 0])] ?? i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  if (parsed.data.format === 'pdf' && !values.output) throw new UsageError('--format pdf needs --output FILE (a PDF is not written to a terminal)');
+  const file = path.join(config.dataDir, 'fonds.sqlite');
+  if (!fs.existsSync(file)) throw new FondsError('NOT_FOUND', `No Fonds database at ${file} (see --data-dir).`);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  try {
+    if (values.output) {
+      const r = await exportReport(db, { ...parsed.data, path: path.resolve(values.output), overwrite: true });
+      process.stderr.write(`Wrote ${r.path}: ${r.rows} rows, ${r.bytes} bytes${r.pages ? `, ${r.pages} pages` : ''} (${r.format}).\n`);
+    } else {
+      const stop = new AbortController();
+      process.stdout.once('error', () => stop.abort()); // a closed pipe (| head) ends the report quietly
+      try {
+        await writeReport(db, parsed.data, process.stdout, { signal: stop.signal });
+      } catch (err) {
+        if (!stop.signal.aborted) throw err;
+      }
+      await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    }
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -255,6 +318,16 @@ export async function runCli(argv: string[]): Promise<number> {
         into: { type: 'string' },
         json: { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        recipient: { type: 'string', multiple: true },
+        urn: { type: 'string', multiple: true },
+        'urn-prefix': { type: 'string' },
+        status: { type: 'string', multiple: true },
+        tenant: { type: 'string' },
+        format: { type: 'string' },
+        bom: { type: 'boolean', default: false },
+        lang: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -283,6 +356,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await execute(configFrom(values), rest, values.name, values.into, values.json);
       case 'purge':
         return await purge(configFrom(values), values['dry-run'], values.json);
+      case 'report':
+        return await report(configFrom(values), values);
       case 'config':
         for (const s of describeSettings()) out(`${s.key.padEnd(28)} ${s.env.padEnd(34)} ${JSON.stringify(s.default)}`);
         return 0;

@@ -95,6 +95,42 @@ export const configSchema = z.object({
   regardsRequestOwner: z.string().min(1).max(128).default('fonds'),
   /** Consume patch requests as a catalogue; turn off when a real REGARDS consumes them on the same virtual host. */
   regardsCatalogue: z.boolean().default(true),
+
+  // ---- nb: the NB dissemination service, served and ordered from (seed 004) ----
+  /**
+   * Who may order disseminations: token -> {clientId, contractId, webhookUrl, webhookSecret}. The key
+   * 'default' describes the main token's client (clientId 'fonds' when absent); other keys are tokens (≥ 16 characters).
+   */
+  nbClients: z
+    .record(
+      z.string().refine((k) => k === 'default' || k.length >= 16, "a token of at least 16 characters, or 'default' (the main token)"),
+      z
+        .object({
+          clientId: z.string().min(1).max(128),
+          contractId: z.string().max(128).default(''),
+          webhookUrl: z.string().regex(/^https?:\/\/\S+$/, 'not an http(s) URL').or(z.literal('')).default(''),
+          webhookSecret: z.string().max(500).default(''),
+        })
+        .strict()
+        .refine((c) => !c.webhookUrl || c.webhookSecret.length >= 16, 'webhookUrl needs a webhookSecret of at least 16 characters'),
+    )
+    .default({}),
+  /** Life of a download link (presigned S3 URL or signed local link); reused until it expires. S3 allows 7 days at most. */
+  nbLinkTtlSeconds: z.number().int().min(60).max(604_800).default(86_400),
+  /** Where packages wait for download in folder mode; empty = <dataDir>/nb/deliveries. */
+  nbDeliveryDir: z.string().default(''),
+  /** The delivery bucket; empty = folder mode (signed links served by the headless server). Connection: the s3* settings. */
+  nbS3Bucket: z.string().default(''),
+  nbS3Prefix: z.string().default('disseminations'),
+  /** Base of the local download links (a proxy's address); empty = the address the client used to reach the server. */
+  nbPublicUrl: z
+    .string()
+    .default('')
+    .refine((s) => s === '' || /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s), 'not an http(s) URL'),
+  /** Client orders: first delay between two polls of a remote dissemination (doubles, with jitter). */
+  nbPollInitialMs: z.number().int().min(10).max(3_600_000).default(2000),
+  /** Client orders: longest delay between two polls. */
+  nbPollMaxMs: z.number().int().min(10).max(86_400_000).default(300_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

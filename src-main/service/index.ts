@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { commands, isCommandName, type CommandName, type CommandOutput, type Pushed } from '../../src-shared/api';
 import { FondsError, toErrorShape } from '../../src-shared/errors';
 import type { CallContext, Capability, Deps, Handlers } from './capability';
@@ -18,6 +18,9 @@ import { createProcessing, processingMigrations } from './processing';
 import { createMessages, messagesMigrations } from './messages';
 import { amqpMigrations, createAmqp } from './amqp';
 import { createProducts, productsMigrations } from './products';
+import { createDissemination, disseminationMigrations } from './dissemination';
+import { createNb, nbMigrations } from './dissemination/nb';
+import { createReports, type WriteOptions, type WriteOutcome } from './reports';
 
 export type { CallContext } from './capability';
 
@@ -29,6 +32,8 @@ export interface Service {
   subscribe(listener: (p: Pushed) => void): () => void;
   /** streams a pushed file into an OPEN upload (HTTP PUT) */
   stageFile(uploadId: string, rel: string, body: Readable): Promise<{ path: string; size: number }>;
+  /** streams a dissemination report (HTTP download); input as reportStreamSchema; `out` is not ended */
+  writeReport(input: unknown, out: Writable, opts?: WriteOptions): Promise<WriteOutcome>;
   /** resolves when no job is due or running (tests, CLI) */
   idle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -37,7 +42,7 @@ export interface Service {
 }
 
 /** Every migration, in the order capabilities depend on each other. */
-export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations, ...messagesMigrations, ...amqpMigrations, ...productsMigrations];
+export const migrations: Migration[] = [...coreMigrations, ...intakeMigrations, ...processingMigrations, ...messagesMigrations, ...amqpMigrations, ...productsMigrations, ...disseminationMigrations, ...nbMigrations];
 
 function readOrCreateToken(config: Config): string {
   if (config.token) return config.token;
@@ -75,6 +80,7 @@ export async function createService(config: Config): Promise<Service> {
   let outbox: OutboxRelay;
   let store: Store;
   let intake: ReturnType<typeof createIntake>;
+  let reports: ReturnType<typeof createReports>;
   const handlers: Partial<Handlers> = {};
   try {
     token = readOrCreateToken(config);
@@ -99,7 +105,8 @@ export async function createService(config: Config): Promise<Service> {
         'outbox.list': ({ status, offset, limit }) => outbox.list(status, offset, limit),
       },
     };
-    capabilities = [core, intake, processing, createMessages(deps), amqp, createProducts(deps, amqp)];
+    reports = createReports(deps);
+    capabilities = [core, intake, processing, createMessages(deps), amqp, createProducts(deps, amqp), createDissemination(deps, { amqp, processing }), reports, createNb(deps, { processing })];
 
     for (const c of capabilities) {
       for (const [name, h] of Object.entries(c.handlers)) {
@@ -148,6 +155,10 @@ export async function createService(config: Config): Promise<Service> {
     },
     subscribe: (listener) => store.subscribe(listener),
     stageFile: (uploadId, rel, body) => intake.stageFile(uploadId, rel, body, config.maxUploadFileBytes),
+    async writeReport(input, out, opts) {
+      if (closed) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
+      return reports.write(input, out, opts);
+    },
     idle: (timeoutMs) => jobs.idle(timeoutMs),
     async close() {
       if (closed) return;

@@ -8,6 +8,9 @@ import { FondsError, httpStatusOf, toErrorShape } from '../../src-shared/errors'
 import type { Service } from '../service';
 import { isInside } from '../service/paths';
 import { restRoutes, type RestRoute } from './rest';
+import { DISSEMINATION_ACK_PATH, receiveSignedAck } from './dissemination-ack';
+import { handleNb, isNbPath } from './nb';
+import { REPORT_ROUTE, serveReport } from './reports';
 
 export interface HttpOptions {
   service: Service;
@@ -109,6 +112,10 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
       const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
       const p = url.pathname;
       if (p === '/api/health') return sendJson(res, 200, { ok: true });
+      // signed by the recipient (HMAC), not by the bearer token: see dissemination-ack.ts
+      if (p === DISSEMINATION_ACK_PATH && req.method === 'POST') return await receiveSignedAck(req, res, service, opts.maxBodyBytes);
+      // NB dissemination service (seed 004): its own clients' tokens, and signed download links
+      if (isNbPath(p)) return await handleNb(req, res, url, { service, token, maxBodyBytes: opts.maxBodyBytes });
       const isApi = p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/medona/');
       if (!isApi) return await serveStatic(opts.staticDir, p, res);
       if (!tokenMatches(req.headers.authorization, token)) {
@@ -124,6 +131,8 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
         return sendJson(res, 200, { result: await service.call(name as never, input, ctx) });
       }
       if (p === '/api/events' && req.method === 'GET') return openEventStream(req, res);
+      const report = REPORT_ROUTE.exec(p);
+      if (report && req.method === 'GET') return await serveReport(req, res, service, url, report[1]);
       const put = /^\/api\/uploads\/([^/]+)\/files\/(.+)$/.exec(p);
       if (put && req.method === 'PUT') {
         const rel = put[2].split('/').map(decodeURIComponent).join('/');

@@ -121,3 +121,25 @@ export function subscribe(listener: (p: Pushed) => void, onState?: (connected: b
 export function pathForFile(file: File): string | undefined {
   return mode === 'ipc' ? window.fonds!.pathForFile(file) : undefined;
 }
+
+/**
+ * Downloads a file the server streams (browser mode; e.g. a report): fetched with the token in a
+ * header, then saved by the browser under `fileName`. Errors come back as ApiError.
+ */
+export async function download(url: string, fileName: string): Promise<number> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) {
+    const body = (await res.json().catch(() => ({}))) as { error?: ErrorShape };
+    throw new ApiError(body.error ?? { code: 'INTERNAL', message: `HTTP ${res.status} downloading ${fileName}` });
+  }
+  const blob = await res.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = fileName;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  return blob.size;
+}

@@ -3,10 +3,13 @@
  * App.vue shows the one named by the address's hash (#uploads, #messages, ...).
  */
 import type { Component } from 'vue';
+import DisseminationsView from './DisseminationsView.vue';
+import NbPanel from '../components/NbPanel.vue';
 import ExecutionsView from './ExecutionsView.vue';
 import MessagesView from './MessagesView.vue';
 import StoredDataView from './StoredDataView.vue';
 import UploadsView from './UploadsView.vue';
+import ReportsView from './ReportsView.vue';
 
 export interface Screen {
   id: string;
@@ -20,4 +23,7 @@ export const screens: Screen[] = [
   { id: 'executions', label: 'nav.executions', component: ExecutionsView },
   { id: 'storedData', label: 'nav.storedData', component: StoredDataView },
   { id: 'messages', label: 'nav.messages', component: MessagesView },
+  { id: 'disseminations', label: 'dissemination.nav', component: DisseminationsView },
+  { id: 'reports', label: 'reports.nav', component: ReportsView },
+  { id: 'nb', label: 'nb.nav', component: NbPanel },
 ];

@@ -56,6 +56,47 @@ export const DisseminationEventTypes = {
   acknowledged: 'dissemination.acknowledged',
 } as const;
 
+/**
+ * An acknowledgement that matched no dissemination (unknown urn or recipient, nothing waiting, bad
+ * signature): logged, shown on the dissemination screen, never fatal. Kind `dissemination`, objectId
+ * `.unmatched-acks`; payload: urn, recipientLabel, tenant (as received, '' when absent), via, reason,
+ * and the message or request id when there is one. Not one of DisseminationEventTypes: a report skips it.
+ */
+export const DISSEMINATION_UNMATCHED = { objectId: '.unmatched-acks', type: 'dissemination.ack-unmatched' } as const;
+
+/**
+ * A folder or S3 recipient whose copy, delivered before a restart or a retry, no longer matched its
+ * checksums when checked again at the destination: it is copied again. Kind `dissemination`, objectId =
+ * the dissemination id; payload: urn, recipientLabel, tenant, path, reason.
+ */
+export const DISSEMINATION_DESTINATION_DAMAGED = 'dissemination.destination-damaged';
+
+/** What a secret reads as when a recipient is returned; saving it back unchanged keeps the stored secret. */
+export const SECRET_MASK = '********';
+
+/** The header carrying a webhook body's signature: `sha256=<hex HMAC-SHA256 of the raw body with the shared secret>`. */
+export const SIGNATURE_HEADER = 'X-Fonds-Signature';
+
+/**
+ * What an AMQP or webhook recipient receives, as REGARDS' RabbitMQSender notifier plugin sends it:
+ * `{payload: <the product's GeoJSON feature>, metadata: {action: 'NOTIFIED', sessionOwner, session}}`.
+ * AMQP headers: regards.tenant, regards.request.id (the dissemination id); content_type application/json.
+ */
+export interface DisseminationMessage {
+  payload: {
+    type: 'Feature';
+    /** the provider id */
+    id: string;
+    urn: string;
+    entityType: 'DATA' | 'DATASET' | 'COLLECTION';
+    geometry: unknown;
+    properties: Record<string, unknown>;
+    files: unknown[];
+    last: boolean;
+  };
+  metadata: { action: 'NOTIFIED'; sessionOwner: string; session: string };
+}
+
 const label = z.string().trim().min(1).max(128);
 
 export const recipientSettingsSchema = z.discriminatedUnion('kind', [
@@ -72,7 +113,7 @@ export const recipientSettingsSchema = z.discriminatedUnion('kind', [
     kind: z.literal('webhook'),
     url: z.url({ protocol: /^https?$/ }),
     /** shared secret: the body is signed with HMAC-SHA256, header X-Fonds-Signature: sha256=<hex> */
-    secret: z.string().min(16).max(512),
+    secret: z.union([z.literal('********'), z.string().min(16).max(512)]),
     maxAttempts: z.number().int().min(1).max(50).default(8),
   }),
   z.object({
@@ -156,6 +197,8 @@ export interface ReportRow {
   requestedAt: string;
   sentAt: string | null;
   acknowledgedAt: string | null;
+  /** how the acknowledgement came ('auto': none required, acknowledgedAt = requestedAt); added for reports */
+  ackVia: AckSource | null;
   status: DisseminationStatus;
   bytes: number;
   files: number;
