@@ -49,7 +49,7 @@ describe.runIf(e2eEnabled)('NB orders screen in Chromium', () => {
     await expect.poll(() => page.getByTestId('nb-served-item').count()).toBe(1);
     await page.getByTestId('nb-served-item').click();
     const detail = page.getByTestId('nb-detail');
-    await detail.getByText('link.issued').waitFor();
+    await detail.getByText('Download link issued').waitFor();
     await expect.poll(() => detail.locator('.badge.big').textContent()).toBe('DISSEMINATED');
     await page.screenshot({ path: path.join(artifactsDir, 'nb-served.png') });
 
@@ -63,7 +63,7 @@ describe.runIf(e2eEnabled)('NB orders screen in Chromium', () => {
     await page.getByTestId('nb-order-submit').click();
     await expect.poll(() => page.getByTestId('nb-order-item').count()).toBe(1);
     await expect.poll(() => detail.locator('.badge.big').textContent(), { timeout: 30_000 }).toBe('DISSEMINATED');
-    await detail.getByText('link.fetched').waitFor({ timeout: 15_000 });
+    await detail.getByText('Download link fetched').waitFor({ timeout: 15_000 });
     await page.getByTestId('nb-link').click();
     await expect.poll(() => page.getByTestId('nb-link-url').textContent()).toBe('Kept link (still valid)');
     const body = await page.locator('body').textContent();
