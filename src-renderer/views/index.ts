@@ -9,6 +9,7 @@ import ExecutionsView from './ExecutionsView.vue';
 import MessagesView from './MessagesView.vue';
 import StoredDataView from './StoredDataView.vue';
 import UploadsView from './UploadsView.vue';
+import ProductsView from './ProductsView.vue';
 import ReportsView from './ReportsView.vue';
 
 export interface Screen {
@@ -23,6 +24,7 @@ export const screens: Screen[] = [
   { id: 'executions', label: 'nav.executions', component: ExecutionsView },
   { id: 'storedData', label: 'nav.storedData', component: StoredDataView },
   { id: 'messages', label: 'nav.messages', component: MessagesView },
+  { id: 'products', label: 'products.nav', component: ProductsView },
   { id: 'disseminations', label: 'dissemination.nav', component: DisseminationsView },
   { id: 'reports', label: 'reports.nav', component: ReportsView },
   { id: 'nb', label: 'nb.nav', component: NbPanel },

@@ -67,13 +67,13 @@ export interface App {
 }
 
 /**
- * Chromium on a fresh `fonds serve`, with the page opened on the token link and connected.
+ * Chromium on a fresh `fonds serve` (settings in `env`, FONDS_*), with the page opened on the token link and connected.
  * Undefined when Chromium is missing outside CI (the tests then skip loudly).
  */
-export async function openApp(viewport = { width: 1360, height: 860 }): Promise<App | undefined> {
+export async function openApp(viewport = { width: 1360, height: 860 }, env: Record<string, string> = {}): Promise<App | undefined> {
   const browser = await launchChromium();
   if (!browser) return undefined;
-  const serve = await startServe();
+  const serve = await startServe(env);
   fs.mkdirSync(artifactsDir, { recursive: true });
   const page = await browser.newPage({ viewport });
   await page.goto(`${serve.url}/#token=${serve.token}`);

@@ -95,8 +95,11 @@ export function listProducts(db: DB, q: string | undefined, tenant: string | und
   const rows = db
     .prepare(
       `SELECT p.urn, p.tenant, p.provider_id, p.version, p.stored_data_id, json_array_length(p.files) AS files, p.created_at, p.updated_at,
-              (SELECT json_object('requestId', r.request_id, 'direction', r.direction, 'state', r.state, 'at', r.updated_at)
-                 FROM patch_requests r WHERE r.urn = p.urn ORDER BY r.updated_at DESC LIMIT 1) AS last_patch
+              (SELECT json_object('requestId', r.request_id, 'direction', r.direction,
+                        -- as rowToPatch: a request cancelled in the outbox before it went out
+                        'state', CASE WHEN r.direction = 'sent' AND r.state = 'QUEUED' AND o.status = 'cancelled' THEN 'CANCELLED' ELSE r.state END,
+                        'at', r.updated_at)
+                 FROM patch_requests r LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.urn = p.urn ORDER BY r.updated_at DESC LIMIT 1) AS last_patch
        FROM products p ${w} ORDER BY p.updated_at DESC, p.urn LIMIT ? OFFSET ?`,
     )
     .all(...args, limit, offset) as Array<{
