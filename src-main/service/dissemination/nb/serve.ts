@@ -20,7 +20,7 @@ import type { CallContext, Capability, Deps, Handlers } from '../../capability';
 import { PermanentJobError, type JobContext, type JobHandler } from '../../db/jobs';
 import { nowIso, timeline, type Tx } from '../../db/store';
 import { resolveInside } from '../../paths';
-import { S3Storage, type Storage } from '../../storage';
+import { S3Storage, s3SettingsFrom, type Storage } from '../../storage';
 import { NB_CLIENT_PREFIX, clientById, defaultClient, type NbClient } from './clients';
 import type { NbSecrets } from './secrets';
 import { TarWriter } from './tar';
@@ -132,19 +132,7 @@ export function createServe(deps: Deps, needs: NbNeeds, secrets: NbSecrets) {
   const s3Mode = config.nbS3Bucket !== '';
   const workRoot = path.join(config.dataDir, 'nb', 'work');
   const deliveryDir = config.nbDeliveryDir || path.join(config.dataDir, 'nb', 'deliveries');
-  const s3Settings = {
-    endpoint: config.s3Endpoint,
-    region: config.s3Region,
-    bucket: config.nbS3Bucket,
-    prefix: config.nbS3Prefix,
-    accessKeyId: config.s3AccessKeyId,
-    secretAccessKey: config.s3SecretAccessKey,
-    forcePathStyle: config.s3ForcePathStyle,
-    partSizeMb: config.s3PartSizeMb,
-    queueSize: config.s3QueueSize,
-    verifyReread: config.s3VerifyReread,
-  };
-  const delivery: S3Storage | undefined = s3Mode ? new S3Storage(s3Settings) : undefined;
+  const delivery: S3Storage | undefined = s3Mode ? new S3Storage(s3SettingsFrom(config, { bucket: config.nbS3Bucket, prefix: config.nbS3Prefix })) : undefined;
   const presigner = s3Mode
     ? new S3Client({
         region: config.s3Region,
