@@ -17,6 +17,7 @@ import { startHttpServer } from '../transport/http';
 import Database from 'better-sqlite3';
 import { reportStreamSchema } from '../../src-shared/domain/report';
 import { exportReport, writeReport } from '../service/reports';
+import { patchInputSchema, type ComposedPatch } from '../../src-shared/domain/product';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -34,6 +35,11 @@ Commands:
   report --format F          a dissemination report (csv, json or pdf) from the event log, to
                              --output FILE or stdout (csv, json); reads the database read-only, so
                              it runs beside a running Fonds (exit 0 written, 2 usage or error)
+  patch URN --properties JSON
+                             a REGARDS patch request (seed 001) to a remote catalogue: queued in
+                             the outbox and sent once the broker (amqpUrl) confirms it; --dry-run
+                             prints the exact headers and body (exit 0 queued or printed,
+                             1 refused: every reason on its own line, 2 usage or error)
   config                     list every setting, its environment variable and default
 
 Options:
@@ -49,6 +55,9 @@ Options:
   --urn-prefix P, --tenant T, --status S (PENDING, WAITING_ACK, DONE, FAILED; repeatable)
   --format csv|json|pdf      report format; --output FILE (required for pdf), --bom (csv),
   --lang en|fr               (pdf)
+  --properties JSON          patch: the properties to merge into the product (a JSON object)
+  --files-mode APPEND|REPLACE, --priority HIGH|NORMAL|LOW (default NORMAL), --date ISO (delays
+  --ack-recipient LABEL      the processing), --tenant T (default: the first of regardsTenants)
   -h, --help                 this help
 `;
 
@@ -303,6 +312,102 @@ async function report(
   }
 }
 
+/** The patch request as the seed prints it: `# Headers`, one `name=value` a line, then the body. */
+function printComposed(c: ComposedPatch): void {
+  out(`exchange: ${c.exchange} (virtual host ${c.vhost}, routing key '${c.routingKey}')`);
+  out(`properties: ${Object.entries(c.properties).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out('# Headers');
+  for (const [k, v] of Object.entries(c.headers)) out(`${k}=${v}`);
+  out(c.body);
+}
+
+/**
+ * `fonds patch URN --properties JSON ...`: compose a patch request to a remote REGARDS (Fonds as a
+ * client); --dry-run prints it, otherwise it is queued in the outbox and, with a broker, waited for
+ * (up to 15 s) until the broker confirms it.
+ */
+async function patch(
+  config: Config,
+  args: string[],
+  values: { properties?: string; 'files-mode'?: string; priority?: string; date?: string; 'ack-recipient'?: string; tenant?: string; 'dry-run'?: boolean; json?: boolean },
+): Promise<number> {
+  if (args.length !== 1) throw new UsageError(args.length ? `patch takes one URN, not ${args.length} arguments` : 'patch needs a URN');
+  const reasons: string[] = [];
+  let properties: unknown;
+  if (values.properties !== undefined) {
+    try {
+      properties = JSON.parse(values.properties);
+    } catch (err) {
+      reasons.push(`properties (--properties): not JSON (${(err as Error).message})`);
+    }
+  }
+  const input = {
+    tenant: values.tenant ?? config.regardsTenants[0],
+    urn: args[0],
+    ...(properties !== undefined ? { properties } : {}),
+    ...(values['files-mode'] !== undefined ? { fileUpdateMode: values['files-mode'].toUpperCase() } : {}),
+    ...(values.priority !== undefined ? { priority: values.priority.toUpperCase() } : {}),
+    ...(values.date !== undefined ? { requestDate: values.date } : {}),
+    ...(values['ack-recipient'] !== undefined ? { acknowledgedRecipient: values['ack-recipient'] } : {}),
+  };
+  const option: Record<string, string> = { tenant: '--tenant', urn: 'URN', properties: '--properties', fileUpdateMode: '--files-mode', priority: '--priority', requestDate: '--date', acknowledgedRecipient: '--ack-recipient' };
+  const parsed = patchInputSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const field = i.path.map(String).join('.') || '(request)';
+      const flag = option[String(i.path[0])];
+      reasons.push(`${field}${flag ? ` (${flag})` : ''}: ${i.message}`);
+    }
+  }
+  const refuse = (lines: string[]) => {
+    for (const r of lines) out(`ERROR ${r}`);
+    process.stderr.write(`fonds: the patch request would be refused (${lines.length} reason${lines.length > 1 ? 's' : ''}); nothing was queued.\n`);
+    return 1;
+  };
+  if (reasons.length || !parsed.success) return refuse(reasons);
+  const service = await createService({ ...config, messageWatch: false });
+  const ctx = { transport: 'cli' as const };
+  try {
+    if (values['dry-run']) {
+      const c = await service.call('patches.compose', parsed.data, ctx);
+      if (values.json) out(JSON.stringify(c, null, 2));
+      else printComposed(c);
+      return c.problems.length ? refuse(c.problems) : 0;
+    }
+    let p;
+    try {
+      p = await service.call('patches.send', parsed.data, ctx);
+    } catch (err) {
+      if (err instanceof FondsError && err.code === 'INVALID_INPUT') {
+        const issues = (err.details as { issues?: Array<{ message: string }> } | undefined)?.issues;
+        return refuse(issues?.length ? issues.map((i) => i.message) : [err.message]);
+      }
+      throw err;
+    }
+    // with a broker: wait (bounded) for its confirm; without one, the request waits in the outbox
+    const until = Date.now() + 15_000;
+    let status = await service.call('amqp.status', {}, ctx);
+    while (status.state !== 'not-configured' && p.state === 'QUEUED' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      p = (await service.call('patches.list', { direction: 'sent', q: p.requestId, limit: 10 }, ctx)).items.find((x) => x.requestId === p!.requestId) ?? p;
+      status = await service.call('amqp.status', {}, ctx);
+    }
+    const sent = p.state !== 'QUEUED';
+    if (values.json) out(JSON.stringify({ patch: p, sent, broker: { state: status.state, url: status.url, vhost: status.vhost, ...(status.lastError ? { lastError: status.lastError } : {}) } }, null, 2));
+    else {
+      out(`patch request ${p.requestId} for ${p.urn}: ${p.state}`);
+      if (sent) out(`sent: the broker at ${status.url} (virtual host ${status.vhost}) confirmed it; the answers come on FeatureRequestEvent`);
+      else {
+        const why = status.state === 'not-configured' ? 'no broker is configured (amqpUrl)' : `the broker is not reachable (${status.lastError ?? status.state})`;
+        out(`waiting in the outbox (message ${p.outboxId}): ${why}; it goes out when Fonds runs connected to the broker (review it with the outbox)`);
+      }
+    }
+    return 0;
+  } finally {
+    await service.close();
+  }
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -328,6 +433,11 @@ export async function runCli(argv: string[]): Promise<number> {
         format: { type: 'string' },
         bom: { type: 'boolean', default: false },
         lang: { type: 'string' },
+        properties: { type: 'string' },
+        'files-mode': { type: 'string' },
+        priority: { type: 'string' },
+        date: { type: 'string' },
+        'ack-recipient': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -358,6 +468,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await purge(configFrom(values), values['dry-run'], values.json);
       case 'report':
         return await report(configFrom(values), values);
+      case 'patch':
+        return await patch(configFrom(values), rest, values);
       case 'config':
         for (const s of describeSettings()) out(`${s.key.padEnd(28)} ${s.env.padEnd(34)} ${JSON.stringify(s.default)}`);
         return 0;

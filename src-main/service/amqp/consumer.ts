@@ -107,7 +107,12 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
       }
       buffer.push(msg);
       if (buffer.length >= threshold) flush();
-      else if (!timer) timer = setTimeout(flush, windowMs);
+      // the timer phase runs before socket reads: after a long window the deliveries that arrived
+      // meanwhile are read first (setImmediate), so that the next window is not cut short
+      else if (!timer) {
+        const t = setTimeout(() => setImmediate(() => timer === t && flush()), windowMs);
+        timer = t;
+      }
     },
     { noAck: false },
   );

@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { OutboxItem, Page } from '../../../src-shared/api';
 import { FondsError } from '../../../src-shared/errors';
 import { nowIso, type Store } from './store';
@@ -49,7 +50,10 @@ export interface OutboxTransport {
 export interface OutboxRelayOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** rows claimed at a time (default 200) */
   batch?: number;
+  /** messages sent and not yet confirmed, at most (default 1000) */
+  inFlight?: number;
 }
 
 /**
@@ -66,6 +70,13 @@ export class OutboxRelay {
   private unsubscribe: (() => void) | undefined;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
+  private readonly batch: number;
+  private readonly maxInFlight: number;
+  /** wakes a pump waiting for confirms when new rows arrive */
+  private nudge: (() => void) | undefined;
+  private claimStmt: Statement | undefined;
+  private sentStmt: Statement | undefined;
+  private failedStmt: Statement | undefined;
 
   constructor(
     private readonly store: Store,
@@ -73,6 +84,8 @@ export class OutboxRelay {
   ) {
     this.retryBaseMs = options.retryBaseMs ?? 1_000;
     this.retryMaxMs = options.retryMaxMs ?? 5 * 60_000;
+    this.batch = Math.max(1, options.batch ?? 200);
+    this.maxInFlight = Math.max(1, options.inFlight ?? 1000);
   }
 
   /** Attaches a transport for a channel (e.g. when the broker connects) and flushes what waits. */
@@ -180,6 +193,7 @@ export class OutboxRelay {
     if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
+      this.nudge?.();
       return;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -205,44 +219,95 @@ export class OutboxRelay {
     this.timer.unref();
   }
 
+  /**
+   * Sends what is due, pipelined: up to `inFlight` messages wait for their confirms at once (a
+   * confirm takes a broker round trip and a disk sync: waiting for each batch before sending the
+   * next would cap the rate at one batch per sync). Rows are claimed `batch` at a time, highest
+   * priority first, and sent in that order; outcomes are recorded together, one transaction per
+   * round of confirms. A row is marked sent only after its transport confirmed it.
+   */
   private async pump(): Promise<void> {
     const db = this.store.db;
-    while (!this.stopped && this.transports.size > 0) {
-      const channels = JSON.stringify([...this.transports.keys()]);
-      const rows = db
-        .prepare(
-          `UPDATE outbox SET status = 'sending' WHERE id IN (
-             SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND channel IN (SELECT value FROM json_each(?))
-             ORDER BY priority DESC, id LIMIT 100)
-           RETURNING *`,
-        )
-        .all(nowIso(), channels) as OutboxRow[];
-      if (rows.length === 0) return;
-      rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
-      await Promise.all(
-        rows.map(async (row) => {
-          const transport = this.transports.get(row.channel);
-          try {
-            if (!transport) throw new Error(`no transport for channel ${row.channel}`);
-            await transport.send(rowToOutboxItem(row));
-            db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ? AND status = 'sending'`).run(
-              nowIso(),
-              row.id,
-            );
-          } catch (err) {
-            const attempts = row.attempts + 1;
-            const giveUp = row.max_attempts > 0 && attempts >= row.max_attempts;
-            const delay = Math.min(this.retryBaseMs * 2 ** Math.min(attempts - 1, 20), this.retryMaxMs);
-            db.prepare(`UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'sending'`).run(
-              giveUp ? 'failed' : 'pending',
-              attempts,
-              err instanceof Error ? err.message : String(err),
-              new Date(Date.now() + delay).toISOString(),
-              row.id,
-            );
+    const claim = (this.claimStmt ??= db.prepare(
+      `UPDATE outbox SET status = 'sending' WHERE id IN (
+         SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? AND channel IN (SELECT value FROM json_each(?))
+         ORDER BY priority DESC, id LIMIT ?)
+       RETURNING *`,
+    ));
+    const markSent = (this.sentStmt ??= db.prepare(
+      `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ? AND status = 'sending'`,
+    ));
+    const markFailed = (this.failedStmt ??= db.prepare(
+      `UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'sending'`,
+    ));
+    let inFlight = 0;
+    let settled: Array<{ row: OutboxRow; failed: boolean; error?: unknown }> = [];
+    let resume: (() => void) | undefined;
+    const settle = (row: OutboxRow, failed: boolean, error?: unknown) => {
+      settled.push({ row, failed, error });
+      inFlight--;
+      resume?.();
+    };
+    const record = () => {
+      if (!settled.length) return;
+      const outcomes = settled;
+      settled = [];
+      const now = nowIso();
+      db.transaction(() => {
+        for (const { row, failed, error } of outcomes) {
+          if (!failed) {
+            markSent.run(now, row.id);
+            continue;
           }
-        }),
-      );
+          const attempts = row.attempts + 1;
+          const giveUp = row.max_attempts > 0 && attempts >= row.max_attempts;
+          const delay = Math.min(this.retryBaseMs * 2 ** Math.min(attempts - 1, 20), this.retryMaxMs);
+          markFailed.run(giveUp ? 'failed' : 'pending', attempts, error instanceof Error ? error.message : String(error ?? 'refused'), new Date(Date.now() + delay).toISOString(), row.id);
+        }
+      })();
+    };
+    const pause = () =>
+      new Promise<void>((resolve) => {
+        resume = resolve;
+        this.nudge = resolve;
+      }).finally(() => {
+        resume = undefined;
+        this.nudge = undefined;
+      });
+    try {
+      while (!this.stopped && this.transports.size > 0) {
+        record();
+        const room = this.maxInFlight - inFlight;
+        // claim in batches, not one row per confirm
+        const rows = room >= Math.min(this.batch, this.maxInFlight) ? (claim.all(nowIso(), JSON.stringify([...this.transports.keys()]), Math.min(room, this.batch)) as OutboxRow[]) : [];
+        if (rows.length === 0 && inFlight === 0) return;
+        rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+        for (const row of rows) {
+          inFlight++;
+          const transport = this.transports.get(row.channel);
+          if (!transport) {
+            settle(row, true, new Error(`no transport for channel ${row.channel}`));
+            continue;
+          }
+          let sending: Promise<void>;
+          try {
+            sending = transport.send(rowToOutboxItem(row));
+          } catch (err) {
+            sending = Promise.reject(err);
+          }
+          sending.then(
+            () => settle(row, false),
+            (err: unknown) => settle(row, true, err),
+          );
+        }
+        // a full batch claimed and room left: claim again at once; otherwise wait for confirms (or new rows)
+        if (rows.length === 0 || this.maxInFlight - inFlight < Math.min(this.batch, this.maxInFlight)) await pause();
+      }
+    } finally {
+      // stopped, or the transport went away: what was sent still settles and is recorded
+      while (inFlight > 0) await pause();
+      record();
     }
   }
 }
+

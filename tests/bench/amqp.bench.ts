@@ -1,0 +1,320 @@
+/**
+ * REGARDS patch requests end to end over the real RabbitMQ: FONDS_BENCH_REQUESTS (default 10,000)
+ * requests published by a raw amqplib confirm channel on FeatureUpdateRequestEvent, for
+ * FONDS_BENCH_PRODUCTS (default 1,000) products created beforehand (products.create), each
+ * request patching one key of its product. Fonds consumes them in windows, merges, commits and
+ * answers GRANTED then SUCCESS through the outbox (publisher confirms). The clock runs from the
+ * first publish until a raw consumer bound to FeatureRequestEvent has every SUCCESS answer.
+ *
+ * Reference, same broker, same run: a bare amqplib loop (consume a request, ack it, publish one
+ * SUCCESS answer of the same size with a publisher confirm) on a virtual host of its own, fed by
+ * the same publisher and measured by the same receiving consumer; for context, the same loop
+ * publishing GRANTED + SUCCESS (as many answers as Fonds). Each side runs FONDS_BENCH_ROUNDS
+ * (default 2) times, alternating; the best of each is kept; each round's queues are deleted after
+ * it (left bound to the fanout exchanges they would slow the next rounds). FONDS_* settings
+ * (FONDS_AMQP_PREFETCH…) apply to Fonds. Every answer is checked (one SUCCESS per request, nothing
+ * else but GRANTED), and for Fonds every request was applied exactly once (one `patched` event per
+ * request id, each product carrying the values of its own requests).
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, type Channel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { createService, type Service } from '../../src-main/service';
+import { PUBLISH_PROPERTIES, requestEvent } from '../../src-main/service/amqp/regards';
+import { queueNames } from '../../src-main/service/amqp/topology';
+import { loadConfig } from '../../src-main/service/config';
+import { REGARDS, productUrn } from '../../src-shared/domain/product';
+
+// tests/helpers/util.ts reads __dirname (vitest provides it; tsx in ESM does not): give it its own
+// folder, then load the REGARDS helpers (ensureVhost, the broker's address) dynamically.
+Object.assign(globalThis, { __dirname: path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'helpers') });
+const { BROKER, amqpUrlOf, deleteVhost, ensureVhost } = await import('../helpers/regards');
+
+const N = Number(process.env.FONDS_BENCH_REQUESTS ?? 10_000);
+const PRODUCTS = Math.min(N, Number(process.env.FONDS_BENCH_PRODUCTS ?? 1_000));
+const ROUNDS = Number(process.env.FONDS_BENCH_ROUNDS ?? 2);
+const TENANT = 'project1';
+const OWNER = 'bench';
+const tag = `${process.pid}-${randomUUID().slice(0, 6)}`;
+const VHOST = `fonds-bench-amqp-${tag}`;
+const BARE_VHOST = `fonds-bench-amqp-bare-${tag}`;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fonds-bench-amqp-'));
+
+interface Request {
+  requestId: string;
+  urn: string;
+  /** the property key this request writes in its product */
+  key: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** N requests over the products: request i writes properties.bench.k<i / PRODUCTS> = its request id. */
+function requests(urns: string[]): Request[] {
+  const date = new Date().toISOString();
+  return Array.from({ length: N }, (_, i) => {
+    const requestId = randomUUID();
+    const urn = urns[i % urns.length];
+    const key = `k${Math.floor(i / urns.length)}`;
+    const body = JSON.stringify({
+      metadata: { storages: [], priority: 'NORMAL' },
+      feature: { urn, properties: { file_characterization: { invalidation_date: date, valid: false }, bench: { [key]: requestId } } },
+    });
+    return {
+      requestId,
+      urn,
+      key,
+      headers: { [REGARDS.headers.tenant]: TENANT, [REGARDS.headers.requestId]: requestId, [REGARDS.headers.requestOwner]: OWNER },
+      body: Buffer.from(body, 'utf8'),
+    };
+  });
+}
+
+const open = (vhost: string) => connect({ hostname: BROKER.host, port: BROKER.port, username: BROKER.user, password: BROKER.password, vhost });
+
+interface Received {
+  states: Map<string, number>;
+  success: Set<string>;
+  duplicates: number;
+  done: Promise<number>;
+}
+
+/** The raw consumer of FeatureRequestEvent: counts the answers; resolves (hrtime, ns) at the last SUCCESS. */
+async function receiver(ch: Channel, expected: Set<string>): Promise<Received> {
+  await ch.assertExchange(REGARDS.requestEventExchange, 'fanout', { durable: true });
+  const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+  await ch.bindQueue(queue, REGARDS.requestEventExchange, '');
+  const r: Received = { states: new Map(), success: new Set(), duplicates: 0, done: undefined as unknown as Promise<number> };
+  r.done = new Promise<number>((resolve) => {
+    void ch.consume(
+      queue,
+      (m: ConsumeMessage | null) => {
+        if (!m) return;
+        const a = JSON.parse(m.content.toString('utf8')) as { requestId: string; state: string };
+        r.states.set(a.state, (r.states.get(a.state) ?? 0) + 1);
+        if (a.state !== 'SUCCESS') return;
+        if (!expected.has(a.requestId) || r.success.has(a.requestId)) r.duplicates++;
+        else r.success.add(a.requestId);
+        if (r.success.size === expected.size) resolve(Number(process.hrtime.bigint()));
+      },
+      { noAck: true },
+    );
+  });
+  return r;
+}
+
+/** Publishes every request on a confirm channel (minding back-pressure); resolves once all are confirmed. */
+async function publishAll(ch: ConfirmChannel, reqs: Request[]): Promise<void> {
+  await ch.assertExchange(REGARDS.updateRequestExchange, 'fanout', { durable: true });
+  for (const r of reqs) {
+    const ok = ch.publish(REGARDS.updateRequestExchange, '', r.body, {
+      headers: r.headers,
+      contentType: PUBLISH_PROPERTIES.content_type,
+      contentEncoding: PUBLISH_PROPERTIES.content_encoding,
+      deliveryMode: 2,
+    });
+    if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
+  }
+  await ch.waitForConfirms();
+}
+
+interface Outcome {
+  seconds: number;
+  rate: number;
+  received: Received;
+}
+
+/** Publishes `reqs` on `vhost` and waits for every SUCCESS answer there. */
+async function drive(vhost: string, reqs: Request[], timeoutMs: number): Promise<Outcome> {
+  const conn = await open(vhost);
+  try {
+    const listen = await conn.createChannel();
+    const received = await receiver(listen, new Set(reqs.map((r) => r.requestId)));
+    const pub = await conn.createConfirmChannel();
+    const t0 = Number(process.hrtime.bigint());
+    const published = publishAll(pub, reqs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`only ${received.success.size}/${reqs.length} SUCCESS answers after ${timeoutMs} ms (answers: ${JSON.stringify([...received.states])})`)), timeoutMs);
+    });
+    const t1 = await Promise.race([received.done, timeout]);
+    clearTimeout(timer);
+    await published;
+    const seconds = (t1 - t0) / 1e9;
+    return { seconds, rate: reqs.length / seconds, received };
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The bare loop: consume a request, ack it, publish a SUCCESS answer of the same size with a
+ * confirm (with `granted`, a GRANTED answer first, as many answers as Fonds sends).
+ */
+async function bareRound(reqs: Request[], prefetch: number, granted = false): Promise<Outcome> {
+  const conn = await open(BARE_VHOST);
+  const queue = `bare-${randomUUID().slice(0, 8)}`;
+  let refused = 0;
+  try {
+    const ch = await conn.createChannel();
+    const pub = await conn.createConfirmChannel();
+    await ch.assertExchange(REGARDS.updateRequestExchange, 'fanout', { durable: true });
+    await ch.assertExchange(REGARDS.requestEventExchange, 'fanout', { durable: true });
+    // the same queue arguments as Fonds' request queue
+    await ch.assertQueue(queue, { durable: true, maxPriority: 10 });
+    await ch.bindQueue(queue, REGARDS.updateRequestExchange, '');
+    await ch.prefetch(prefetch);
+    await ch.consume(queue, (m) => {
+      if (!m) return;
+      ch.ack(m);
+      const h = m.properties.headers ?? {};
+      const body = JSON.parse(m.content.toString('utf8')) as { feature: { urn: string } };
+      for (const state of granted ? (['GRANTED', 'SUCCESS'] as const) : (['SUCCESS'] as const)) {
+        const a = requestEvent({ requestId: String(h[REGARDS.headers.requestId]), tenant: String(h[REGARDS.headers.tenant]), urn: body.feature.urn, owner: String(h[REGARDS.headers.requestOwner]), state, errors: [] });
+        pub.publish(
+          a.exchange,
+          '',
+          Buffer.from(a.body, 'utf8'),
+          { headers: a.headers, contentType: PUBLISH_PROPERTIES.content_type, contentEncoding: PUBLISH_PROPERTIES.content_encoding, deliveryMode: 2 },
+          (err: unknown) => {
+            if (err) refused++;
+          },
+        );
+      }
+    });
+    const outcome = await drive(BARE_VHOST, reqs, 10 * 60_000);
+    await pub.waitForConfirms();
+    if (refused) throw new Error(`bare loop: ${refused} answers not confirmed`);
+    await ch.deleteQueue(queue).catch(() => undefined);
+    return outcome;
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > until) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A fresh Fonds catalogue (new data directory, new queues) with its products; measured; checked. */
+async function fondsRound(round: number): Promise<Outcome & { prefetch: number }> {
+  const dataDir = path.join(work, `data-${round}`);
+  const config = loadConfig({
+    env: process.env, // FONDS_AMQP_PREFETCH etc. may be tried
+    overrides: { dataDir, amqpUrl: amqpUrlOf(), amqpVhost: VHOST, amqpQueuePrefix: `bench${round}-${tag}`, messageWatch: false, regardsTenants: [TENANT] },
+  });
+  const service: Service = await createService(config);
+  try {
+    await waitUntil('Fonds connected to the broker', async () => (await service.call('amqp.status', {})).state === 'connected', 30_000);
+    const urns: string[] = [];
+    for (let i = 0; i < PRODUCTS; i++) {
+      const p = await service.call('products.create', { tenant: TENANT, urn: productUrn(TENANT, randomUUID()), providerId: `bench-${i}`, properties: { name: `product ${i}`, bench: {} } });
+      urns.push(p.urn);
+    }
+    const reqs = requests(urns);
+    const db = service.internals.store.db;
+    const trace = process.env.FONDS_BENCH_TRACE
+      ? setInterval(() => {
+          const received = db.prepare(`SELECT count(*) FROM patch_requests`).pluck().get();
+          const outbox = db.prepare(`SELECT status, count(*) n FROM outbox GROUP BY status`).all();
+          console.log(`    trace: ${received} received, outbox ${JSON.stringify(outbox)}`);
+        }, 500)
+      : undefined;
+    const outcome = await drive(VHOST, reqs, 10 * 60_000);
+    if (trace) clearInterval(trace);
+    await service.internals.outbox.flushed(60_000);
+    check('fonds', outcome, reqs, 'GRANTED');
+    checkApplied(service, reqs);
+    return { ...outcome, prefetch: config.amqpPrefetch };
+  } finally {
+    await service.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    // the round's queues would otherwise keep receiving (and storing) the next rounds' messages
+    const conn = await open(VHOST);
+    const ch = await conn.createChannel();
+    const names = queueNames(config.amqpQueuePrefix);
+    for (const q of [names.requests, names.responses, names.deadLetter]) await ch.deleteQueue(q);
+    await ch.deleteExchange(names.deadLetterExchange);
+    await conn.close();
+  }
+}
+
+/** Every request answered SUCCESS once; no answer but SUCCESS (and GRANTED for Fonds). */
+function check(who: string, o: Outcome, reqs: Request[], also?: string): void {
+  const r = o.received;
+  const other = [...r.states].filter(([s]) => s !== 'SUCCESS' && s !== also);
+  if (r.success.size !== reqs.length || r.duplicates || other.length) {
+    throw new Error(`${who}: ${r.success.size}/${reqs.length} SUCCESS, ${r.duplicates} duplicate or unknown, other answers ${JSON.stringify(other)}`);
+  }
+  if (also && (r.states.get(also) ?? 0) !== reqs.length) throw new Error(`${who}: ${r.states.get(also) ?? 0} ${also} answers for ${reqs.length} requests`);
+}
+
+/** Each request applied exactly once: one `patched` event per request id, its value in its product. */
+function checkApplied(service: Service, reqs: Request[]): void {
+  const db = service.internals.store.db;
+  const perRequest = db
+    .prepare(`SELECT json_extract(payload, '$.requestId') AS id, count(*) AS n FROM events WHERE kind = 'product' AND type = 'patched' GROUP BY id`)
+    .all() as Array<{ id: string; n: number }>;
+  const byId = new Map(perRequest.map((r) => [r.id, r.n]));
+  const wrong = reqs.filter((r) => byId.get(r.requestId) !== 1);
+  if (wrong.length || perRequest.length !== reqs.length) throw new Error(`fonds: ${wrong.length} requests not applied exactly once (${perRequest.length} patched request ids for ${reqs.length})`);
+  const success = db.prepare(`SELECT count(*) FROM patch_requests WHERE direction = 'received' AND state = 'SUCCESS'`).pluck().get() as number;
+  if (success !== reqs.length) throw new Error(`fonds: ${success} received requests in SUCCESS for ${reqs.length}`);
+  const props = new Map(
+    (db.prepare('SELECT urn, properties FROM products').all() as Array<{ urn: string; properties: string }>).map((p) => [p.urn, JSON.parse(p.properties) as { bench: Record<string, string> }]),
+  );
+  const mismatched = reqs.filter((r) => props.get(r.urn)?.bench?.[r.key] !== r.requestId);
+  if (mismatched.length) throw new Error(`fonds: ${mismatched.length} products do not carry the value of their request`);
+}
+
+async function main(): Promise<void> {
+  await ensureVhost(VHOST);
+  await ensureVhost(BARE_VHOST);
+  const prefetch = loadConfig({ env: process.env, overrides: { dataDir: work } }).amqpPrefetch;
+  console.log(`${N} patch requests over ${PRODUCTS} products, ${ROUNDS} rounds per side (best kept), prefetch ${prefetch}`);
+  const bare: number[] = [];
+  const bare2: number[] = [];
+  const fonds: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const bareReqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
+    const b = await bareRound(bareReqs, prefetch);
+    check('bare', b, bareReqs);
+    bare.push(b.rate);
+    console.log(`  round ${round + 1}: bare loop ${b.rate.toFixed(0)} requests/s (${b.seconds.toFixed(2)} s)`);
+    const b2Reqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
+    const b2 = await bareRound(b2Reqs, prefetch, true);
+    check('bare, GRANTED + SUCCESS', b2, b2Reqs, 'GRANTED');
+    bare2.push(b2.rate);
+    console.log(`  round ${round + 1}: bare loop, 2 answers ${b2.rate.toFixed(0)} requests/s (${b2.seconds.toFixed(2)} s)`);
+    const f = await fondsRound(round);
+    fonds.push(f.rate);
+    console.log(`  round ${round + 1}: fonds     ${f.rate.toFixed(0)} requests/s (${f.seconds.toFixed(2)} s)`);
+  }
+  const bestBare = Math.max(...bare);
+  const bestFonds = Math.max(...fonds);
+  const ratio = bestFonds / bestBare;
+  console.log(`bare amqplib loop (consume, ack, 1 answer with confirm)   ${bestBare.toFixed(0)} requests/s`);
+  console.log(`bare amqplib loop, GRANTED + SUCCESS (as many answers as Fonds)   ${Math.max(...bare2).toFixed(0)} requests/s`);
+  console.log(`fonds (parse, merge, commit per window, GRANTED + SUCCESS through the outbox with confirms)   ${bestFonds.toFixed(0)} requests/s`);
+  console.log(`checked: ${N} SUCCESS answers on each side, ${N} GRANTED from Fonds, each request applied once`);
+  console.log(`ratio fonds / bare: ${ratio.toFixed(3)}  (target >= 0.5) ${ratio >= 0.5 ? 'ok' : 'MISSED'}`);
+  console.log(`ratio fonds / bare with 2 answers: ${(bestFonds / Math.max(...bare2)).toFixed(3)}  (for reference)`);
+  console.log(`fonds requests/s: ${bestFonds.toFixed(0)}  (target >= 1000) ${bestFonds >= 1000 ? 'ok' : 'MISSED'}`);
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await deleteVhost(VHOST);
+    await deleteVhost(BARE_VHOST);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
