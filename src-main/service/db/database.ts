@@ -18,6 +18,9 @@ export function openDatabase(file: string): DB {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // checkpoint the WAL every ~16 MB rather than every 4 MB: under a stream of small commits
+  // (10,000 patch requests) the default's frequent checkpoints were most of the commit time
+  db.pragma('wal_autocheckpoint = 4000');
   return db;
 }
 
