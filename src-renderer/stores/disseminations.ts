@@ -1,9 +1,9 @@
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { FondsEvent, NotifyResult, ProductDisseminationSummary, Pushed } from '../../src-shared/api';
+import type { FondsEvent, NotifyResult, ProductDisseminationSummary } from '../../src-shared/api';
 import type { Dissemination, DisseminationStatus, Recipient, RecipientInput } from '../../src-shared/domain/dissemination';
 import { call } from '../api/client';
-import { onPushed as follow } from '../api/events';
+import { refreshOn } from '../api/events';
 import { errorGuard } from './guard';
 
 export interface DisseminationFilters {
@@ -66,16 +66,7 @@ export const useDisseminations = defineStore('disseminations', () => {
     await loadSelected();
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  function onPushed(p: Pushed): void {
-    if (p.channel !== 'event' || p.event.kind !== 'dissemination') return;
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void refresh().catch(() => undefined);
-    }, 200);
-  }
-  follow(onPushed);
+  refreshOn(['dissemination'], refresh);
 
   const guard = errorGuard(error);
 

@@ -1,10 +1,10 @@
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { FondsEvent, Pushed } from '../../src-shared/api';
+import type { FondsEvent } from '../../src-shared/api';
 import type { NbOrder, NbServedDissemination } from '../../src-shared/domain/nb';
 import type { Progress } from '../../src-shared/domain/upload';
 import { call } from '../api/client';
-import { onPushed as follow } from '../api/events';
+import { onPushed, refreshOn } from '../api/events';
 import { errorGuard } from './guard';
 
 export type NbSelection = { kind: 'served' | 'order'; id: string };
@@ -45,19 +45,10 @@ export const useNb = defineStore('nb', () => {
     await loadTimeline();
   }
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  follow((p: Pushed) => {
-    if (p.channel === 'progress' && p.progress.kind === 'nb_dissemination') {
-      progress.value = { ...progress.value, [p.progress.objectId]: p.progress.progress };
-      return;
-    }
-    if (p.channel !== 'event' || (p.event.kind !== 'nb_dissemination' && p.event.kind !== 'nb_order')) return;
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void refresh().catch(() => undefined);
-    }, 200);
+  onPushed((p) => {
+    if (p.channel === 'progress' && p.progress.kind === 'nb_dissemination') progress.value = { ...progress.value, [p.progress.objectId]: p.progress.progress };
   });
+  refreshOn(['nb_dissemination', 'nb_order'], refresh);
 
   /** Orders a dissemination from an NB-style service; the token is sent to the service and kept sealed. */
   const order = (input: { baseUrl: string; token: string; archiveId: string; priority: number }) =>

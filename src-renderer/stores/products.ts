@@ -1,8 +1,8 @@
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
-import type { AmqpStatus, ComposedPatch, FondsEvent, PatchInput, PatchRequest, Product, ProductSummary, Pushed } from '../../src-shared/api';
+import type { AmqpStatus, ComposedPatch, FondsEvent, PatchInput, PatchRequest, Product, ProductSummary } from '../../src-shared/api';
 import { call } from '../api/client';
-import { onPushed as follow } from '../api/events';
+import { refreshOn } from '../api/events';
 import { errorGuard } from './guard';
 
 /**
@@ -97,16 +97,7 @@ export const useProducts = defineStore('products', () => {
       return p;
     });
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  function onPushed(p: Pushed): void {
-    if (p.channel !== 'event' || (p.event.kind !== 'product' && p.event.kind !== 'patch_request')) return;
-    if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void refresh().catch(() => undefined);
-    }, 200);
-  }
-  follow(onPushed);
+  refreshOn(['product', 'patch_request'], refresh);
 
   return {
     q,
