@@ -5,8 +5,6 @@
  * delivers the link. The status column is the job's checkpoint: a restart resumes at the status
  * reached, and inside a status the per-file marks skip what was done.
  */
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -133,15 +131,6 @@ export function createServe(deps: Deps, needs: NbNeeds, secrets: NbSecrets) {
   const workRoot = path.join(config.dataDir, 'nb', 'work');
   const deliveryDir = config.nbDeliveryDir || path.join(config.dataDir, 'nb', 'deliveries');
   const delivery: S3Storage | undefined = s3Mode ? new S3Storage(s3SettingsFrom(config, { bucket: config.nbS3Bucket, prefix: config.nbS3Prefix })) : undefined;
-  const presigner = s3Mode
-    ? new S3Client({
-        region: config.s3Region,
-        ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
-        forcePathStyle: config.s3ForcePathStyle,
-        credentials: config.s3AccessKeyId ? { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } : undefined,
-      })
-    : undefined;
-  const s3Prefix = config.nbS3Prefix.replace(/^\/+|\/+$/g, '');
 
   const getRow = (id: string): DRow | undefined => db.prepare('SELECT * FROM nb_disseminations WHERE id = ?').get(id) as DRow | undefined;
   const mustRow = (id: string, scope?: string): DRow => {
@@ -206,8 +195,8 @@ export function createServe(deps: Deps, needs: NbNeeds, secrets: NbSecrets) {
     const ttl = config.nbLinkTtlSeconds;
     const expires = Math.floor(Date.now() / 1000) + ttl;
     if (r.delivery === 's3') {
-      if (!presigner) throw new FondsError('UNAVAILABLE', `Dissemination ${r.id} was delivered to S3, but 'nbS3Bucket' is no longer set; no link can be signed.`);
-      const url = await getSignedUrl(presigner, new GetObjectCommand({ Bucket: config.nbS3Bucket, Key: s3Prefix ? `${s3Prefix}/${r.package_key}` : r.package_key! }), { expiresIn: ttl });
+      if (!delivery) throw new FondsError('UNAVAILABLE', `Dissemination ${r.id} was delivered to S3, but 'nbS3Bucket' is no longer set; no link can be signed.`);
+      const url = await delivery.presign(r.package_key!, ttl);
       return { url, expiresAt: new Date(expires * 1000).toISOString() };
     }
     const base = (config.nbPublicUrl || linkBaseUrl || r.link_base).replace(/\/+$/, '');
@@ -609,7 +598,6 @@ export function createServe(deps: Deps, needs: NbNeeds, secrets: NbSecrets) {
     handlers,
     jobs: { [RECEIVE_JOB]: receive, [DISSEMINATE_JOB]: disseminate, [WEBHOOK_JOB]: webhook } as Record<string, JobHandler<never>>,
     async stop() {
-      presigner?.destroy();
       await delivery?.close?.();
     },
   };
