@@ -6,6 +6,7 @@ import { commands, isCommandName, type CommandName, type CommandOutput, type Pus
 import { FondsError, toErrorShape } from '../../src-shared/errors';
 import type { CallContext, Capability, Deps, Handlers } from './capability';
 import type { Config } from './config';
+import { WalCheckpointer } from './db/checkpoint';
 import { migrate, openDatabase, type Migration } from './db/database';
 import { JobRunner } from './db/jobs';
 import { coreMigrations } from './db/migrations';
@@ -65,10 +66,14 @@ function readOrCreateToken(config: Config): string {
 export async function createService(config: Config): Promise<Service> {
   const unlock = lockDataDir(config.dataDir);
   let db;
+  let checkpointer: WalCheckpointer;
   try {
-    db = openDatabase(path.join(config.dataDir, 'fonds.sqlite'));
+    const file = path.join(config.dataDir, 'fonds.sqlite');
+    db = openDatabase(file);
     migrate(db, migrations);
+    checkpointer = new WalCheckpointer(file);
   } catch (err) {
+    db?.close();
     unlock();
     throw err;
   }
@@ -85,6 +90,7 @@ export async function createService(config: Config): Promise<Service> {
   try {
     token = readOrCreateToken(config);
     store = new Store(db);
+    store.onWrite(() => checkpointer.wrote());
     jobs = new JobRunner(store, { concurrency: config.jobConcurrency });
     outbox = new OutboxRelay(store);
     deps = { config, store, jobs, outbox, pool };
@@ -124,6 +130,7 @@ export async function createService(config: Config): Promise<Service> {
   } catch (err) {
     // a capability that cannot start (bad storage settings...) leaves nothing locked or open
     await pool.close();
+    await checkpointer.close();
     db.close();
     unlock();
     throw err;
@@ -167,6 +174,7 @@ export async function createService(config: Config): Promise<Service> {
       await outbox.stop();
       for (const c of [...capabilities].reverse()) await c.stop?.();
       await pool.close();
+      await checkpointer.close();
       db.close();
       unlock();
     },

@@ -55,6 +55,8 @@ export class Store {
   private readonly insertEvent;
   private readonly insertJob;
   private readonly insertOutbox;
+  /** told after every commit (the WAL checkpointer) */
+  private readonly writeHooks: Array<() => void> = [];
 
   constructor(db: DB) {
     this.db = db;
@@ -93,10 +95,20 @@ export class Store {
     }
     const { events, jobs, outbox } = this.pending;
     this.pending = { events: [], jobs: 0, outbox: 0 };
+    this.wrote();
     for (const event of events) this.bus.emit('pushed', { channel: 'event', event } satisfies Pushed);
     if (jobs) this.bus.emit('jobs');
     if (outbox) this.bus.emit('outbox');
     return result;
+  }
+
+  /** Something was committed outside `transact` (the outbox relay's bookkeeping): tells the write hooks. */
+  wrote(): void {
+    for (const hook of this.writeHooks) hook();
+  }
+
+  onWrite(hook: () => void): void {
+    this.writeHooks.push(hook);
   }
 
   /** Transient progress: pushed to subscribers, not written row by row. */
