@@ -180,6 +180,114 @@ describe('outbox', () => {
     expect(relay.get(id).attempts).toBe(3);
   });
 
+  it('takes new messages in hand while attached: written as sending, sent without being claimed, marked sent after the confirm', async () => {
+    const { store, db } = openStore();
+    const relay = new OutboxRelay(store);
+    const confirms: Array<() => void> = [];
+    const seen: Array<{ body: string; status: string; headers: unknown }> = [];
+    relay.attach('amqp', {
+      send: (m) => {
+        seen.push({ body: m.body, status: m.status, headers: m.headers });
+        return new Promise<void>((resolve) => confirms.push(resolve));
+      },
+    });
+    relay.start();
+    cleanups.push(() => relay.stop());
+    await relay.flushed(2000); // nothing older waits: new messages are taken in hand from now on
+    const ids = store.transact((tx) => [tx.outbox({ channel: 'amqp', destination: 'x', body: 'a', headers: { h: 1 } }), tx.outbox({ channel: 'amqp', destination: 'x', body: 'b' })]);
+    // taken in the transaction: 'sending' in the table as soon as it is committed
+    expect(db.prepare(`SELECT status FROM outbox WHERE id IN (?, ?)`).pluck().all(...ids)).toEqual(['sending', 'sending']);
+    await waitFor(() => seen.length, (n) => n === 2);
+    expect(seen).toEqual([
+      { body: 'a', status: 'sending', headers: { h: 1 } },
+      { body: 'b', status: 'sending', headers: {} },
+    ]);
+    // not confirmed yet: still 'sending' (a crash now sends them again at the next start)
+    await new Promise((r) => setTimeout(r, 50));
+    expect(relay.get(ids[0]).status).toBe('sending');
+    for (const c of confirms) c();
+    await relay.flushed(2000);
+    expect(ids.map((id) => relay.get(id))).toMatchObject([
+      { status: 'sent', attempts: 1 },
+      { status: 'sent', attempts: 1 },
+    ]);
+  });
+
+  it('after an outage, sends what waited first, in order, and only then takes new messages in hand', async () => {
+    const { store } = openStore();
+    const relay = new OutboxRelay(store);
+    relay.start();
+    cleanups.push(() => relay.stop());
+    // no transport: written as pending
+    store.transact((tx) => {
+      tx.outbox({ channel: 'amqp', destination: 'x', body: 'GRANTED r1' });
+      tx.outbox({ channel: 'amqp', destination: 'x', body: 'GRANTED r2' });
+    });
+    const sent: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    relay.attach('amqp', {
+      send: async (m) => {
+        await gate;
+        sent.push(m.body);
+      },
+    });
+    // written while the backlog is being sent: waits in the table behind it
+    const later = store.transact((tx) => tx.outbox({ channel: 'amqp', destination: 'x', body: 'SUCCESS r1' }));
+    expect(relay.get(later).status).toBe('pending');
+    release();
+    await relay.flushed(2000);
+    expect(sent).toEqual(['GRANTED r1', 'GRANTED r2', 'SUCCESS r1']);
+  });
+
+  it('gives messages in hand back to the table when their transport goes away, and sends them once it is back', async () => {
+    const { store } = openStore();
+    const relay = new OutboxRelay(store, { retryBaseMs: 10 });
+    relay.start();
+    cleanups.push(() => relay.stop());
+    let calls = 0;
+    const transport = {
+      send: async () => {
+        calls++;
+      },
+    };
+    relay.attach('amqp', transport);
+    await relay.flushed(2000);
+    // taken in hand (attached) but detached before the relay got to it
+    const id = store.transact((tx) => {
+      const id = tx.outbox({ channel: 'amqp', destination: 'x', body: 'late' });
+      relay.detach('amqp');
+      return id;
+    });
+    await waitFor(() => relay.get(id).status, (s) => s === 'pending', 2000);
+    expect(calls).toBe(0);
+    relay.attach('amqp', transport);
+    await waitFor(() => relay.get(id).status, (s) => s === 'sent', 2000);
+    expect(calls).toBe(1);
+  });
+
+  it('sends again, at the next start, a message left sending by a crash', async () => {
+    const dir = tempDir();
+    const first = openStore(dir);
+    const relay = new OutboxRelay(first.store);
+    relay.attach('amqp', { send: () => new Promise<void>(() => undefined) }); // never confirmed
+    relay.start();
+    await relay.flushed(2000);
+    const id = first.store.transact((tx) => tx.outbox({ channel: 'amqp', destination: 'x', body: 'in flight' }));
+    expect(relay.get(id).status).toBe('sending');
+    first.db.close(); // the process dies: no stop, no confirm
+
+    const again = openStore(dir);
+    const next = new OutboxRelay(again.store);
+    const sent: string[] = [];
+    next.attach('amqp', { send: async (m) => void sent.push(m.body) });
+    next.start();
+    cleanups.push(() => next.stop());
+    await next.flushed(2000);
+    expect(sent).toEqual(['in flight']);
+    expect(next.get(id)).toMatchObject({ status: 'sent', attempts: 1 });
+  });
+
   it('lets a person edit, cancel and retry a waiting message', () => {
     const { store } = openStore();
     const relay = new OutboxRelay(store);

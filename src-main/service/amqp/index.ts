@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { OutboxItem } from '../../../src-shared/api';
 import type { AmqpState, AmqpStatus } from '../../../src-shared/domain/product';
 import type { Capability, Deps } from '../capability';
-import type { OutboxTransport } from '../db/outbox';
+import { OUTBOX_OPEN, type OutboxTransport } from '../db/outbox';
 import { countDeadLetters, listDeadLetters } from './dead-letters';
 import { BrokerLink, redactUrl } from './link';
 import { PUBLISH_PROPERTIES } from './regards';
@@ -28,6 +28,8 @@ export interface Amqp extends Capability {
   status(): AmqpStatus;
   /** called after the broker confirmed an outbox message (e.g. to mark a patch request sent) */
   onSent(hook: (item: OutboxItem) => void): void;
+  /** awaited before an outbox message is published, when it returns a promise (e.g. bind the answers queue first) */
+  beforeSend(hook: (item: OutboxItem) => Promise<void> | undefined): void;
 }
 
 /** A stable id for this data directory, kept in `settings`. */
@@ -51,9 +53,14 @@ export function createAmqp(deps: Deps): Amqp {
     appId,
   });
   const sentHooks: Array<(item: OutboxItem) => void> = [];
+  const beforeHooks: Array<(item: OutboxItem) => Promise<void> | undefined> = [];
 
   const transport: OutboxTransport = {
     async send(item) {
+      for (const hook of beforeHooks) {
+        const ready = hook(item);
+        if (ready) await ready;
+      }
       await link.publish(item.destination, '', Buffer.from(item.body, 'utf8'), {
         headers: item.headers,
         contentType: PUBLISH_PROPERTIES.content_type,
@@ -78,7 +85,7 @@ export function createAmqp(deps: Deps): Amqp {
   });
 
   const waiting = () =>
-    store.db.prepare(`SELECT count(*) FROM outbox WHERE channel = ? AND status IN ('pending','sending')`).pluck().get(AMQP_CHANNEL) as number;
+    store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND channel = ? AND status IN ('pending','sending')`).pluck().get(AMQP_CHANNEL) as number;
 
   const status = (): AmqpStatus => ({
     state: link.state,
@@ -104,6 +111,7 @@ export function createAmqp(deps: Deps): Amqp {
     state: () => link.state,
     status,
     onSent: (hook) => void sentHooks.push(hook),
+    beforeSend: (hook) => void beforeHooks.push(hook),
     handlers: {
       'amqp.status': () => status(),
       'amqp.deadLetters': ({ offset, limit }) => listDeadLetters(store.db, offset, limit),

@@ -62,4 +62,14 @@ export const coreMigrations: Migration[] = [
       );
     `,
   },
+  {
+    // Partial indexes: a message the relay takes in hand (inserted 'sending', then 'sent') touches
+    // only the small index of open messages, not an index over every message ever sent.
+    id: 'core/002_outbox_partial_indexes',
+    sql: `
+      DROP INDEX outbox_ready;
+      CREATE INDEX outbox_due ON outbox (priority DESC, id) WHERE status = 'pending';
+      CREATE INDEX outbox_open ON outbox (status, channel) WHERE status IN ('pending', 'sending', 'failed');
+    `,
+  },
 ];

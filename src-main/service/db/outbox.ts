@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { OutboxItem, Page } from '../../../src-shared/api';
 import { FondsError } from '../../../src-shared/errors';
-import { nowIso, type Store } from './store';
+import { nowIso, type OutboxTaker, type Store, type TakenMessage } from './store';
 
 interface OutboxRow {
   id: number;
@@ -40,6 +40,12 @@ export function rowToOutboxItem(r: OutboxRow): OutboxItem {
 }
 
 /**
+ * The condition of the partial index `outbox_open` (core/002): SQLite uses a partial index only when
+ * the query repeats its condition, so queries on open messages AND it in.
+ */
+export const OUTBOX_OPEN = `status IN ('pending', 'sending', 'failed')`;
+
+/**
  * Sends one message. Resolves only once the far side has confirmed (AMQP publisher confirm,
  * HTTP 2xx); rejects otherwise. Registered per channel ('amqp', 'webhook', ...).
  */
@@ -56,14 +62,29 @@ export interface OutboxRelayOptions {
   inFlight?: number;
 }
 
+/** A message in the relay's hands: claimed from the table, or taken as it was written. */
+type Claimed = TakenMessage;
+
+const claimedOf = (r: OutboxRow): Claimed => ({ item: rowToOutboxItem(r), priority: r.priority, maxAttempts: r.max_attempts });
+
 /**
  * Publishes outbox rows through the registered transports. A row is marked sent only after its
  * transport confirms; with no transport (no broker configured or reachable) rows wait, visible
  * to the user, who can edit, cancel, retry or send them now.
+ *
+ * Two ways in. While a channel's transport is attached and nothing older waits, the relay takes
+ * new messages in hand as the Store writes them (inserted as 'sending', handed over after the
+ * commit: no read back, no claiming UPDATE). Otherwise they are written 'pending' and claimed from
+ * the table, highest priority first, oldest first; new messages are not taken in hand again
+ * until that backlog is empty, so nothing overtakes an older message (a GRANTED answer waiting
+ * since before an outage still goes before its SUCCESS). A row left 'sending' by a crash is sent
+ * again at the next start (at-least-once; receivers deduplicate by request id).
  */
 export class OutboxRelay {
   private readonly transports = new Map<string, OutboxTransport>();
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = 0;
   private stopped = true;
   private pumping: Promise<void> | undefined;
   private again = false;
@@ -74,9 +95,14 @@ export class OutboxRelay {
   private readonly maxInFlight: number;
   /** wakes a pump waiting for confirms when new rows arrive */
   private nudge: (() => void) | undefined;
+  /** rows may wait as 'pending' in the table: claim them before taking new ones in hand */
+  private backlog = true;
+  /** messages taken in hand, not yet sent (in order) */
+  private taken: Claimed[] = [];
   private claimStmt: Statement | undefined;
   private sentStmt: Statement | undefined;
   private failedStmt: Statement | undefined;
+  private releaseStmt: Statement | undefined;
 
   constructor(
     private readonly store: Store,
@@ -91,12 +117,13 @@ export class OutboxRelay {
   /** Attaches a transport for a channel (e.g. when the broker connects) and flushes what waits. */
   attach(channel: string, transport: OutboxTransport): void {
     this.transports.set(channel, transport);
-    this.wake();
+    this.wake(true);
   }
 
   /** Detaches a channel's transport (e.g. broker lost); its messages wait. */
   detach(channel: string): void {
     this.transports.delete(channel);
+    this.nudge?.();
   }
 
   isAttached(channel: string): boolean {
@@ -109,15 +136,27 @@ export class OutboxRelay {
     // A row left 'sending' by a crash may or may not have reached the broker: send it again
     // (at-least-once; receivers deduplicate by request id).
     this.store.db.prepare(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).run();
-    this.unsubscribe = this.store.onOutbox(() => this.wake());
-    this.wake();
+    this.unsubscribe = this.store.onOutbox(() => this.wake(true));
+    const taker: OutboxTaker = {
+      accepts: (channel, already) => !this.stopped && !this.backlog && this.transports.has(channel) && this.taken.length + already < 10 * this.maxInFlight,
+      take: (items) => {
+        for (const c of items) this.taken.push(c);
+        this.wake(false);
+      },
+    };
+    this.store.takeOutbox(taker);
+    this.wake(true);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.store.takeOutbox(undefined);
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.nudge?.();
     await this.pumping;
+    this.release();
   }
 
   /** Resolves when nothing sendable is pending (for tests and the CLI). */
@@ -127,7 +166,7 @@ export class OutboxRelay {
       const channels = JSON.stringify([...this.transports.keys()]);
       const n = this.store.db
         .prepare(
-          `SELECT count(*) FROM outbox WHERE (status = 'pending' AND next_attempt_at <= ? AND channel IN (SELECT value FROM json_each(?))) OR status = 'sending'`,
+          `SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND ((status = 'pending' AND next_attempt_at <= ? AND channel IN (SELECT value FROM json_each(?))) OR status = 'sending')`,
         )
         .pluck()
         .get(nowIso(), channels) as number;
@@ -138,7 +177,8 @@ export class OutboxRelay {
   }
 
   list(status: OutboxItem['status'] | undefined, offset: number, limit: number): Page<OutboxItem> {
-    const where = status ? 'WHERE status = ?' : '';
+    const open = status === 'pending' || status === 'sending' || status === 'failed';
+    const where = status ? `WHERE ${open ? `${OUTBOX_OPEN} AND ` : ''}status = ?` : '';
     const args = status ? [status] : [];
     const total = this.store.db.prepare(`SELECT count(*) FROM outbox ${where}`).pluck().get(...args) as number;
     const rows = this.store.db
@@ -154,7 +194,7 @@ export class OutboxRelay {
   }
 
   pendingCount(): number {
-    return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE status IN ('pending','sending')`).pluck().get() as number;
+    return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number;
   }
 
   /** Cancels a message that has not been sent. */
@@ -168,7 +208,7 @@ export class OutboxRelay {
   retry(id: number): OutboxItem {
     this.requireStatus(id, ['pending', 'failed', 'cancelled'], 'retry');
     this.store.db.prepare(`UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = NULL WHERE id = ?`).run(nowIso(), id);
-    this.wake();
+    this.wake(true);
     return this.get(id);
   }
 
@@ -189,7 +229,9 @@ export class OutboxRelay {
     }
   }
 
-  private wake(): void {
+  /** Runs the pump (or tells the running one); `fromTable`: rows may wait as 'pending' in the table. */
+  private wake(fromTable: boolean): void {
+    if (fromTable) this.backlog = true;
     if (this.stopped) return;
     if (this.pumping) {
       this.again = true;
@@ -201,7 +243,7 @@ export class OutboxRelay {
       this.pumping = undefined;
       if (this.again) {
         this.again = false;
-        this.wake();
+        this.wake(false);
       } else this.scheduleNext();
     });
   }
@@ -215,16 +257,40 @@ export class OutboxRelay {
       .get(channels) as string | null;
     if (!next) return;
     const delay = Math.min(Math.max(new Date(next).getTime() - Date.now(), 10), 60_000);
-    this.timer = setTimeout(() => this.wake(), delay);
+    this.timer = setTimeout(() => this.wake(true), delay);
     this.timer.unref();
+  }
+
+  /** Failed sends come back after their backoff, even while the pump keeps running on new messages. */
+  private retryIn(delayMs: number): void {
+    if (this.stopped) return;
+    const at = Date.now() + delayMs;
+    if (this.retryTimer && this.retryAt <= at) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.wake(true);
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Messages taken in hand and not sent (stopped, or their transport went away) wait in the table again. */
+  private release(): void {
+    const held = this.taken;
+    if (!held.length) return;
+    this.taken = [];
+    const release = (this.releaseStmt ??= this.store.db.prepare(`UPDATE outbox SET status = 'pending' WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'`));
+    release.run(JSON.stringify(held.map((c) => c.item.id)));
+    this.backlog = true;
   }
 
   /**
    * Sends what is due, pipelined: up to `inFlight` messages wait for their confirms at once (a
    * confirm takes a broker round trip and a disk sync: waiting for each batch before sending the
-   * next would cap the rate at one batch per sync). Rows are claimed `batch` at a time, highest
-   * priority first, and sent in that order; outcomes are recorded together, one transaction per
-   * round of confirms. A row is marked sent only after its transport confirmed it.
+   * next would cap the rate at one batch per sync). Messages come from the hand-off or are claimed
+   * `batch` at a time from the table; outcomes are recorded together, one transaction per round
+   * of confirms. A row is marked sent only after its transport confirmed it.
    */
   private async pump(): Promise<void> {
     const db = this.store.db;
@@ -235,36 +301,50 @@ export class OutboxRelay {
        RETURNING *`,
     ));
     const markSent = (this.sentStmt ??= db.prepare(
-      `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ? AND status = 'sending'`,
+      `UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'`,
     ));
     const markFailed = (this.failedStmt ??= db.prepare(
       `UPDATE outbox SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'sending'`,
     ));
     let inFlight = 0;
-    let settled: Array<{ row: OutboxRow; failed: boolean; error?: unknown }> = [];
+    let settled: Array<{ c: Claimed; failed: boolean; error?: unknown }> = [];
     let resume: (() => void) | undefined;
-    const settle = (row: OutboxRow, failed: boolean, error?: unknown) => {
-      settled.push({ row, failed, error });
+    const settle = (c: Claimed, failed: boolean, error?: unknown) => {
+      settled.push({ c, failed, error });
       inFlight--;
       resume?.();
     };
+    let recordedAt = Date.now();
+    /**
+     * Outcomes are written in batches (a transaction per confirm would be hundreds per second):
+     * when enough have settled, when a while has passed, or when nothing is in flight. A crash
+     * in between sends those messages again, as a crash before the confirm would (at-least-once).
+     */
+    const due = () => settled.length >= this.batch || inFlight === 0 || Date.now() - recordedAt >= 100;
     const record = () => {
       if (!settled.length) return;
+      recordedAt = Date.now();
       const outcomes = settled;
       settled = [];
       const now = nowIso();
+      let retryMs = Infinity;
       db.transaction(() => {
-        for (const { row, failed, error } of outcomes) {
+        const sent: number[] = [];
+        for (const { c, failed, error } of outcomes) {
           if (!failed) {
-            markSent.run(now, row.id);
+            sent.push(c.item.id);
             continue;
           }
-          const attempts = row.attempts + 1;
-          const giveUp = row.max_attempts > 0 && attempts >= row.max_attempts;
+          const attempts = c.item.attempts + 1;
+          const giveUp = c.maxAttempts > 0 && attempts >= c.maxAttempts;
           const delay = Math.min(this.retryBaseMs * 2 ** Math.min(attempts - 1, 20), this.retryMaxMs);
-          markFailed.run(giveUp ? 'failed' : 'pending', attempts, error instanceof Error ? error.message : String(error ?? 'refused'), new Date(Date.now() + delay).toISOString(), row.id);
+          if (!giveUp) retryMs = Math.min(retryMs, delay);
+          markFailed.run(giveUp ? 'failed' : 'pending', attempts, error instanceof Error ? error.message : String(error ?? 'refused'), new Date(Date.now() + delay).toISOString(), c.item.id);
         }
+        if (sent.length) markSent.run(now, JSON.stringify(sent));
       })();
+      this.store.wrote();
+      if (retryMs !== Infinity) this.retryIn(retryMs);
     };
     const pause = () =>
       new Promise<void>((resolve) => {
@@ -274,40 +354,57 @@ export class OutboxRelay {
         resume = undefined;
         this.nudge = undefined;
       });
+    const send = (c: Claimed) => {
+      inFlight++;
+      const transport = this.transports.get(c.item.channel);
+      if (!transport) {
+        settle(c, true, new Error(`no transport for channel ${c.item.channel}`));
+        return;
+      }
+      let sending: Promise<void>;
+      try {
+        sending = transport.send(c.item);
+      } catch (err) {
+        sending = Promise.reject(err);
+      }
+      sending.then(
+        () => settle(c, false),
+        (err: unknown) => settle(c, true, err),
+      );
+    };
     try {
       while (!this.stopped && this.transports.size > 0) {
-        record();
+        if (due()) record();
         const room = this.maxInFlight - inFlight;
-        // claim in batches, not one row per confirm
-        const rows = room >= Math.min(this.batch, this.maxInFlight) ? (claim.all(nowIso(), JSON.stringify([...this.transports.keys()]), Math.min(room, this.batch)) as OutboxRow[]) : [];
-        if (rows.length === 0 && inFlight === 0) return;
-        rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
-        for (const row of rows) {
-          inFlight++;
-          const transport = this.transports.get(row.channel);
-          if (!transport) {
-            settle(row, true, new Error(`no transport for channel ${row.channel}`));
-            continue;
+        let sentSome = false;
+        if (this.backlog && room >= Math.min(this.batch, this.maxInFlight)) {
+          // older rows first; new ones wait in the table (not taken in hand) until none is left
+          if (this.taken.length) this.release();
+          const limit = Math.min(room, this.batch);
+          const rows = claim.all(nowIso(), JSON.stringify([...this.transports.keys()]), limit) as OutboxRow[];
+          if (rows.length < limit) this.backlog = false;
+          rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+          for (const row of rows) send(claimedOf(row));
+          sentSome = rows.length > 0;
+        } else if (!this.backlog && room > 0 && this.taken.length) {
+          const batch = this.taken.splice(0, room);
+          for (const c of batch) {
+            // taken while its transport was attached; gone since: back to the table
+            if (!this.transports.has(c.item.channel)) this.taken.push(c);
+            else send(c);
           }
-          let sending: Promise<void>;
-          try {
-            sending = transport.send(rowToOutboxItem(row));
-          } catch (err) {
-            sending = Promise.reject(err);
-          }
-          sending.then(
-            () => settle(row, false),
-            (err: unknown) => settle(row, true, err),
-          );
+          if (this.taken.length && this.taken.every((c) => !this.transports.has(c.item.channel))) this.release();
+          sentSome = true;
         }
-        // a full batch claimed and room left: claim again at once; otherwise wait for confirms (or new rows)
-        if (rows.length === 0 || this.maxInFlight - inFlight < Math.min(this.batch, this.maxInFlight)) await pause();
+        if (!sentSome && inFlight === 0 && !this.taken.length && !this.backlog) return;
+        // room left and more to send: go on at once; otherwise wait for confirms (or new rows)
+        if (!sentSome || this.maxInFlight - inFlight < Math.min(this.batch, this.maxInFlight)) await pause();
       }
     } finally {
       // stopped, or the transport went away: what was sent still settles and is recorded
       while (inFlight > 0) await pause();
       record();
+      if (this.transports.size === 0) this.release();
     }
   }
 }
-

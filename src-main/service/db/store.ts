@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { FondsEvent, ObjectKind, ProgressEvent, Pushed } from '../../../src-shared/api';
+import type { FondsEvent, ObjectKind, OutboxItem, ProgressEvent, Pushed } from '../../../src-shared/api';
 import type { DB } from './database';
 
 export interface NewEvent {
@@ -32,6 +32,25 @@ export interface NewOutboxMessage {
   maxAttempts?: number;
 }
 
+/**
+ * Takes outbox messages in hand as they are written: a message it accepts is inserted as
+ * 'sending' and given to it right after the commit, so that it need not be read back (the outbox
+ * relay, while its transport is attached and nothing older waits).
+ */
+export interface OutboxTaker {
+  /** may a message on `channel` be taken in hand? `already` are taken in the open transaction */
+  accepts(channel: string, already: number): boolean;
+  /** the messages taken, committed (in insertion order) */
+  take(items: TakenMessage[]): void;
+}
+
+/** An outbox message handed over after its commit, as `rowToOutboxItem` would read it back. */
+export interface TakenMessage {
+  item: OutboxItem;
+  priority: number;
+  maxAttempts: number;
+}
+
 /** What a transaction may do besides plain SQL: append events, enqueue jobs, queue messages. */
 export interface Tx {
   db: DB;
@@ -51,10 +70,12 @@ export class Store {
   readonly db: DB;
   private readonly bus = new EventEmitter();
   private depth = 0;
-  private pending: { events: FondsEvent[]; jobs: number; outbox: number } = { events: [], jobs: 0, outbox: 0 };
+  private pending: { events: FondsEvent[]; jobs: number; outbox: number; taken: TakenMessage[] } = { events: [], jobs: 0, outbox: 0, taken: [] };
+  private taker: OutboxTaker | undefined;
   private readonly insertEvent;
   private readonly insertJob;
   private readonly insertOutbox;
+  private readonly insertTaken;
   /** told after every commit (the WAL checkpointer) */
   private readonly writeHooks: Array<() => void> = [];
 
@@ -72,6 +93,10 @@ export class Store {
       `INSERT INTO outbox (channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
        VALUES (@channel, @destination, @headers, @body, @priority, @objectKind, @objectId, @maxAttempts, @now, @now) RETURNING id`,
     );
+    this.insertTaken = db.prepare(
+      `INSERT INTO outbox (channel, destination, headers, body, status, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
+       VALUES (@channel, @destination, @headers, @body, 'sending', @priority, @objectKind, @objectId, @maxAttempts, @now, @now) RETURNING id`,
+    );
   }
 
   /** Runs `fn` in one transaction; nested calls join the outer one. */
@@ -88,17 +113,19 @@ export class Store {
     try {
       result = this.db.transaction(() => fn(tx))();
     } catch (err) {
-      this.pending = { events: [], jobs: 0, outbox: 0 };
+      this.pending = { events: [], jobs: 0, outbox: 0, taken: [] };
       throw err;
     } finally {
       this.depth--;
     }
-    const { events, jobs, outbox } = this.pending;
-    this.pending = { events: [], jobs: 0, outbox: 0 };
+    const { events, jobs, outbox, taken } = this.pending;
+    this.pending = { events: [], jobs: 0, outbox: 0, taken: [] };
     this.wrote();
+    // the taker first: a listener below may throw, the messages are committed as 'sending'
+    if (taken.length) this.taker?.take(taken);
     for (const event of events) this.bus.emit('pushed', { channel: 'event', event } satisfies Pushed);
     if (jobs) this.bus.emit('jobs');
-    if (outbox) this.bus.emit('outbox');
+    if (outbox > taken.length) this.bus.emit('outbox');
     return result;
   }
 
@@ -126,6 +153,12 @@ export class Store {
     return () => this.bus.off('jobs', listener);
   }
 
+  /** Sets who takes outbox messages in hand as they are written (see OutboxTaker); undefined: nobody. */
+  takeOutbox(taker: OutboxTaker | undefined): void {
+    this.taker = taker;
+  }
+
+  /** Told after a commit that wrote outbox messages nobody took in hand (they wait as 'pending'). */
   onOutbox(listener: () => void): () => void {
     this.bus.on('outbox', listener);
     return () => this.bus.off('outbox', listener);
@@ -164,19 +197,43 @@ export class Store {
 
   private appendOutbox(m: NewOutboxMessage): number {
     this.requireTx('an outbox message');
-    const outboxId = this.insertOutbox.pluck().get({
+    const take = this.taker?.accepts(m.channel, this.pending.taken.length) ?? false;
+    const headers = JSON.stringify(m.headers ?? {});
+    const now = nowIso();
+    const row = {
       channel: m.channel,
       destination: m.destination,
-      headers: JSON.stringify(m.headers ?? {}),
+      headers,
       body: m.body,
       priority: m.priority ?? 0,
       objectKind: m.objectKind ?? null,
       objectId: m.objectId ?? null,
       maxAttempts: m.maxAttempts ?? 0,
-      now: nowIso(),
-    }) as number;
+      now,
+    };
+    const id = (take ? this.insertTaken : this.insertOutbox).pluck().get(row) as number;
     this.pending.outbox++;
-    return outboxId;
+    if (take) {
+      this.pending.taken.push({
+        // as read back from the row: headers through JSON, optional fields only when set
+        item: {
+          id,
+          channel: m.channel,
+          destination: m.destination,
+          headers: JSON.parse(headers),
+          body: m.body,
+          status: 'sending',
+          attempts: 0,
+          createdAt: now,
+          nextAttemptAt: now,
+          ...(m.objectKind ? { objectKind: m.objectKind } : {}),
+          ...(m.objectId ? { objectId: m.objectId } : {}),
+        },
+        priority: row.priority,
+        maxAttempts: row.maxAttempts,
+      });
+    }
+    return id;
   }
 }
 
