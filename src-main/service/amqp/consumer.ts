@@ -40,6 +40,8 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
   let buffer: ConsumeMessage[] = [];
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
+  /** messages of settled windows still waiting for a delayed requeue (a multiple ack would take them) */
+  let requeueing = 0;
 
   // acks on a channel that has closed throw; those messages come back on the next connection
   const settle = (fn: () => void) => {
@@ -59,7 +61,11 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
     if (session.signal.aborted) return;
     try {
       const verdicts = await options.handle(window);
-      window.forEach((m, i) => apply(m, verdicts[i] ?? 'ack'));
+      // windows are settled in delivery order: one ack then covers the whole window, unless a
+      // message in it is refused or an earlier one waits to be requeued
+      const last = window[window.length - 1];
+      if (!requeueing && window.length > 1 && verdicts.length === window.length && verdicts.every((v) => v === 'ack')) settle(() => channel.ack(last, true));
+      else window.forEach((m, i) => apply(m, verdicts[i] ?? 'ack'));
       return;
     } catch {
       /* retried one by one below */
@@ -78,7 +84,11 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
           }
           settle(() => channel.nack(msg, false, false));
         } else {
-          setTimeout(() => settle(() => channel.nack(msg, false, true)), requeueDelayMs).unref();
+          requeueing++;
+          setTimeout(() => {
+            requeueing--;
+            settle(() => channel.nack(msg, false, true));
+          }, requeueDelayMs).unref();
         }
       }
     }
