@@ -47,4 +47,15 @@ export const productsMigrations: Migration[] = [
       CREATE INDEX patch_requests_created ON patch_requests (created_at DESC);
     `,
   },
+  {
+    // a received request is found by its key ('received:<id>'); only sent ones are looked up by
+    // request id (an edit may change it) and by state (answers awaited?): partial indexes, so a
+    // request received adds no entry to either
+    id: 'products/002_sent_request_indexes',
+    sql: `
+      DROP INDEX patch_requests_request;
+      CREATE INDEX patch_requests_sent ON patch_requests (request_id) WHERE direction = 'sent';
+      CREATE INDEX patch_requests_sent_state ON patch_requests (state) WHERE direction = 'sent';
+    `,
+  },
 ];

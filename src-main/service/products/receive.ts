@@ -67,27 +67,34 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
     tx.outbox({ channel: AMQP_CHANNEL, destination: m.exchange, headers: m.headers, body: m.body, objectKind: 'patch_request', objectId: key });
   }
 
-  function setState(tx: Tx, row: Pick<PatchRow, 'key' | 'request_id' | 'tenant' | 'owner' | 'urn'>, state: RequestState, errors: string[], payload: Record<string, unknown> = {}): void {
-    updatePatch.run(state, JSON.stringify(errors), nowIso(), row.key);
-    tx.event({ kind: 'patch_request', objectId: row.key, type: `received.${state}`, payload: { requestId: row.request_id, urn: row.urn, ...(errors.length ? { errors } : {}), ...payload } });
+  type Ref = Pick<PatchRow, 'key' | 'request_id' | 'tenant' | 'owner' | 'urn'>;
+
+  /** A state reached: its event and its answer (the row says so already). */
+  function announce(tx: Tx, row: Ref, state: RequestState, errors: string[]): void {
+    tx.event({ kind: 'patch_request', objectId: row.key, type: `received.${state}`, payload: { requestId: row.request_id, urn: row.urn, ...(errors.length ? { errors } : {}) } });
     answer(tx, row.key, { requestId: row.request_id, tenant: row.tenant, urn: row.urn ?? undefined, owner: row.owner, state, errors });
   }
 
-  /** Applies a granted patch to its product: SUCCESS, or ERROR with the reason. */
-  function apply(tx: Tx, p: Patch): RequestState {
-    const row = selectProduct.get(p.urn) as ProductRow | undefined;
-    const ref = { key: p.key, request_id: p.requestId, tenant: p.tenant, owner: p.owner, urn: p.urn };
+  function setState(tx: Tx, row: Ref, state: RequestState, errors: string[]): void {
+    updatePatch.run(state, JSON.stringify(errors), nowIso(), row.key);
+    announce(tx, row, state, errors);
+  }
+
+  /**
+   * Applies a granted patch to its product (the product and its events): SUCCESS, or ERROR with
+   * the reason. The request's own state is the caller's to record.
+   */
+  function apply(tx: Tx, p: Patch, current?: ProductRow): { state: 'SUCCESS' | 'ERROR'; errors: string[] } {
+    const row = current ?? (selectProduct.get(p.urn) as ProductRow | undefined);
     if (!row || row.tenant !== p.tenant) {
-      setState(tx, ref, 'ERROR', [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`]);
-      return 'ERROR';
+      return { state: 'ERROR', errors: [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`] };
     }
     const { properties, changed } = mergeProperties(JSON.parse(row.properties), p.properties ?? {});
     const before: FeatureFile[] = JSON.parse(row.files);
     const files = mergeFiles(before, p.files, p.fileUpdateMode);
     const propertiesText = JSON.stringify(properties);
     if (propertiesText.length > MAX_PRODUCT_BYTES || jsonDepth(properties) > MAX_PROPERTY_DEPTH) {
-      setState(tx, ref, 'ERROR', [`feature.properties: the patched product would exceed ${MAX_PRODUCT_BYTES} bytes or ${MAX_PROPERTY_DEPTH} levels; nothing was changed`]);
-      return 'ERROR';
+      return { state: 'ERROR', errors: [`feature.properties: the patched product would exceed ${MAX_PRODUCT_BYTES} bytes or ${MAX_PROPERTY_DEPTH} levels; nothing was changed`] };
     }
     const acknowledged: string[] = JSON.parse(row.acknowledged_by);
     if (p.acknowledgedRecipient && !acknowledged.includes(p.acknowledgedRecipient)) acknowledged.push(p.acknowledgedRecipient);
@@ -108,8 +115,7 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
       // consumed by the dissemination capability: the recipient acknowledged this product
       tx.event({ kind: 'product', objectId: p.urn, type: 'dissemination.acknowledged', payload: { urn: p.urn, recipientLabel: p.acknowledgedRecipient, requestId: p.requestId } });
     }
-    setState(tx, ref, 'SUCCESS', []);
-    return 'SUCCESS';
+    return { state: 'SUCCESS', errors: [] };
   }
 
   const patchOf = (key: string, r: PatchRequestMessage): Patch => ({
@@ -188,25 +194,27 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
         ? `feature.urn: product ${r.urn} does not belong to tenant ${r.tenant}`
         : undefined;
     const delayed = r.runAt && r.runAt.getTime() > now.getTime() ? r.runAt : undefined;
-    insertPatch.run({
-      key,
-      requestId: r.requestId,
-      tenant: r.tenant,
-      owner: r.owner,
-      urn: r.urn,
-      state: refusal ? 'DENIED' : 'GRANTED',
-      errors: JSON.stringify(refusal ? [refusal] : []),
-      priority: r.priority,
-      mode: r.fileUpdateModeGiven || r.files ? r.fileUpdateMode : null,
-      requestDate: r.requestDate ?? null,
-      runAt: delayed?.toISOString() ?? null,
-      recipient: r.acknowledgedRecipient ?? null,
-      headers,
-      body: msg.content.toString('utf8'),
-      sha: r.bodySha256,
-      now: t,
-    });
+    const insert = (state: RequestState, errors: string[]) =>
+      insertPatch.run({
+        key,
+        requestId: r.requestId,
+        tenant: r.tenant,
+        owner: r.owner,
+        urn: r.urn,
+        state,
+        errors: JSON.stringify(errors),
+        priority: r.priority,
+        mode: r.fileUpdateModeGiven || r.files ? r.fileUpdateMode : null,
+        requestDate: r.requestDate ?? null,
+        runAt: delayed?.toISOString() ?? null,
+        recipient: r.acknowledgedRecipient ?? null,
+        headers,
+        body: msg.content.toString('utf8'),
+        sha: r.bodySha256,
+        now: t,
+      });
     if (refusal) {
+      insert('DENIED', [refusal]);
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: r.requestId, urn: r.urn, errors: [refusal] } });
       answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'DENIED', errors: [refusal] });
       return 'ack';
@@ -219,10 +227,14 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
     });
     answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
     if (delayed) {
+      insert('GRANTED', []);
       tx.enqueue({ kind: PATCH_JOB, payload: { key }, objectKind: 'patch_request', objectId: key, priority: JOB_PRIORITY[r.priority], runAt: delayed, maxAttempts: 5 });
-    } else {
-      apply(tx, patchOf(key, r));
+      return 'ack';
     }
+    // applied now: the row is written once, in its final state
+    const outcome = apply(tx, patchOf(key, r), product);
+    insert(outcome.state, outcome.errors);
+    announce(tx, { key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn }, outcome.state, outcome.errors);
     return 'ack';
   }
 
@@ -261,7 +273,7 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
         const body = patchBodySchema.safeParse(JSON.parse(row.body ?? 'null'));
         if (!body.success) throw new FondsError('INTERNAL', `stored body of ${row.key} no longer parses`);
         const f = body.data.feature;
-        apply(tx, {
+        const outcome = apply(tx, {
           key: row.key,
           requestId: row.request_id,
           tenant: row.tenant,
@@ -272,6 +284,7 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
           fileUpdateMode: row.file_update_mode ?? 'APPEND',
           ...(row.acknowledged_recipient ? { acknowledgedRecipient: row.acknowledged_recipient } : {}),
         });
+        setState(tx, row, outcome.state, outcome.errors);
       });
     },
     failed(ctx, error) {
