@@ -96,6 +96,16 @@ export async function closeConnectionsNamed(part: string): Promise<number> {
   return mine.length;
 }
 
+/** The exchanges a queue is bound to on a virtual host (the default exchange left out). */
+export async function bindingsOf(vhost: string, queue: string): Promise<string[]> {
+  const out = await rabbitmqctl('-q', '--no-table-headers', 'list_bindings', '-p', vhost, 'source_name', 'destination_name', 'destination_kind');
+  return out
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([source, destination, kind]) => source && destination === queue && kind === 'queue')
+    .map(([source]) => source);
+}
+
 /** A raw amqplib client on a virtual host: the remote side of every test. */
 export class RawClient {
   private constructor(

@@ -16,6 +16,7 @@ import {
   SEED_URN,
   amqpUrlOf,
   answerOf,
+  bindingsOf,
   brokerAvailable,
   closeConnectionsNamed,
   deleteVhost,
@@ -394,6 +395,34 @@ describe.runIf(available)('patch requests Fonds sends to a remote REGARDS', () =
     // Fonds, a catalogue too on this virtual host, did not answer its own request
     await new Promise((r) => setTimeout(r, 300));
     expect(about(answers, 'fonds-out-1').filter((a) => a.appId?.startsWith('fonds/'))).toEqual([]);
+  });
+
+  it('listens for answers only while its own requests await them: bound before sending, unbound after the final answer, again after a restart', async () => {
+    const c = await catalogue();
+    const queue = `${c.prefix}.feature-request-events`;
+    const boundTo = () => bindingsOf(VHOST, queue);
+    // a catalogue with nothing awaited does not take in every answer on the virtual host
+    expect(await boundTo()).toEqual([]);
+    const requests = await raw.listen(REGARDS.updateRequestExchange);
+    const other = `URN:FEATURE:DATA:project1:${randomUUID()}:V1`;
+    await c.service.call('products.create', { urn: other });
+    const sent = await c.service.call('patches.send', { ...input, urn: other, requestId: 'fonds-out-bind' });
+    expect(sent.state).toBe('QUEUED');
+    await waitFor(() => requests.length, (n) => n === 1);
+    // bound before the request went out
+    expect(await boundTo()).toEqual([REGARDS.requestEventExchange]);
+    await waitFor(() => c.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'SENT');
+    await raw.publishAnswer('project1', { requestId: 'fonds-out-bind', urn: other, requestOwner: 'fonds', state: 'GRANTED', errors: [] });
+    await waitFor(() => c.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'GRANTED');
+    expect(await boundTo()).toEqual([REGARDS.requestEventExchange]);
+
+    // a restart while GRANTED: bound again on the new connection, and the final answer is heard
+    await c.close();
+    const again = await catalogue({ dataDir: c.dataDir, prefix: c.prefix });
+    expect(await boundTo()).toEqual([REGARDS.requestEventExchange]);
+    await raw.publishAnswer('project1', { requestId: 'fonds-out-bind', urn: other, requestOwner: 'fonds', state: 'SUCCESS', errors: [] });
+    await waitFor(() => again.service.call('patches.list', { direction: 'sent' }), (p) => p.items[0]?.state === 'SUCCESS');
+    await waitFor(boundTo, (b) => b.length === 0, 10_000);
   });
 
   it('with the broker not reachable yet (no such virtual host), it retries with backoff and sends once it is', async () => {

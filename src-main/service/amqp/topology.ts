@@ -3,7 +3,8 @@
  * exchanges the same way: fanout, durable).
  *
  *   FeatureUpdateRequestEvent (fanout) ──> <prefix>.feature-update-requests   (when Fonds is a catalogue)
- *   FeatureRequestEvent       (fanout) ──> <prefix>.feature-request-events    (answers to Fonds' requests)
+ *   FeatureRequestEvent       (fanout) ╌╌> <prefix>.feature-request-events    (answers to Fonds' requests; bound
+ *                                                                             while some are awaited: products/answers.ts)
  *   <prefix>.dead-letter      (fanout) ──> <prefix>.dead-letter               (unreadable messages)
  */
 import { REGARDS } from '../../../src-shared/domain/product';
@@ -41,8 +42,8 @@ export async function assertTopology(link: BrokerLink, session: Session, names: 
       await ch.assertQueue(names.requests, { durable: true, deadLetterExchange: names.deadLetterExchange, maxPriority: 10 });
       await ch.bindQueue(names.requests, REGARDS.updateRequestExchange, '');
     }
+    // bound to FeatureRequestEvent only while Fonds awaits answers (products/answers.ts)
     await ch.assertQueue(names.responses, { durable: true, deadLetterExchange: names.deadLetterExchange });
-    await ch.bindQueue(names.responses, REGARDS.requestEventExchange, '');
   } finally {
     await ch.close().catch(() => undefined);
   }

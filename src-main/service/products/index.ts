@@ -9,6 +9,7 @@ import type { Amqp } from '../amqp';
 import { consumeInWindows, type WindowConsumer } from '../amqp/consumer';
 import type { Capability, Deps } from '../capability';
 import { nowIso } from '../db/store';
+import { createAnswerBinding } from './answers';
 import { PATCH_JOB, createCatalogue } from './receive';
 import { createClient } from './send';
 import { getProduct, listPatches, listProducts, productTimeline } from './store';
@@ -21,19 +22,27 @@ export function createProducts(deps: Deps, amqp: Amqp): Capability {
   const db = store.db;
   const catalogue = createCatalogue(deps, amqp);
   const client = createClient(deps, amqp);
+  const answers = createAnswerBinding(db, amqp);
   let consumers: WindowConsumer[] = [];
 
-  // on every connection, after the topology: the consumers
+  // on every connection, after the topology: the answers queue's binding, then the consumers
   amqp.link.onSession(async (session) => {
+    await answers.setup(session);
     const started: WindowConsumer[] = [];
     if (config.regardsCatalogue) {
       started.push(
         await consumeInWindows(session, { queue: amqp.names.requests, prefetch: config.amqpPrefetch, handle: catalogue.receiveWindow, onPoison: catalogue.poison }),
       );
     }
-    started.push(await consumeInWindows(session, { queue: amqp.names.responses, prefetch: config.amqpPrefetch, handle: client.responseWindow, onPoison: client.poison }));
+    const handleAnswers = (window: Parameters<typeof client.responseWindow>[0]) => {
+      const verdicts = client.responseWindow(window);
+      answers.settled();
+      return verdicts;
+    };
+    started.push(await consumeInWindows(session, { queue: amqp.names.responses, prefetch: config.amqpPrefetch, handle: handleAnswers, onPoison: client.poison }));
     consumers = started;
   });
+  amqp.beforeSend(answers.beforeSend);
   amqp.onSent(client.onSent);
 
   function create(input: { tenant?: string; urn?: string; providerId: string; properties: Record<string, unknown>; files: Product['files']; storedDataId?: string }): Product {

@@ -14,6 +14,7 @@ import { recordDeadLetter } from '../amqp/dead-letters';
 import { composePatch, parseRequestEvent } from '../amqp/regards';
 import type { Deps } from '../capability';
 import { nowIso } from '../db/store';
+import { isSentPatch } from './answers';
 import { getPatchRow, patchKey, rowToPatch, type PatchRow } from './store';
 
 const OUTBOX_PRIORITY: Record<PriorityLevel, number> = { HIGH: 2, NORMAL: 1, LOW: 0 };
@@ -86,7 +87,7 @@ export function createClient(deps: Deps, amqp: Amqp) {
 
   /** The broker confirmed an outbox message: if it is a patch request, it is SENT (as it was, edits included). */
   function onSent(item: OutboxItem): void {
-    if (item.objectKind !== 'patch_request' || !item.objectId?.startsWith('sent:')) return;
+    if (!isSentPatch(item)) return;
     store.transact((tx) => {
       const row = getPatchRow(tx.db, item.objectId!);
       if (!row) return;
