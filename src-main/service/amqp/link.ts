@@ -71,7 +71,17 @@ export class BrokerLink extends EventEmitter {
   private readonly setups: Setup[] = [];
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private current: { connection: ChannelModel; publisher: ConfirmChannel | undefined; controller: AbortController; exchanges: Map<string, Promise<void>> } | undefined;
+  private current:
+    | {
+        connection: ChannelModel;
+        publisher: ConfirmChannel | undefined;
+        controller: AbortController;
+        /** checks of exchanges Fonds did not declare, by name (a failed one is forgotten) */
+        exchanges: Map<string, Promise<void>>;
+        /** exchanges known to exist on this connection */
+        known: Set<string>;
+      }
+    | undefined;
   private wakeUp: (() => void) | undefined;
 
   constructor(private readonly options: LinkOptions) {
@@ -130,7 +140,8 @@ export class BrokerLink extends EventEmitter {
     if (!c || !c.publisher || this._state !== 'connected') {
       throw new FondsError('UNAVAILABLE', this.options.url ? `The broker is not connected (${this._lastError ?? this._state}).` : 'No broker is configured (amqpUrl).');
     }
-    await this.ensureExchange(c, exchange);
+    // an exchange known to exist is published to at once (no wait for a settled check)
+    if (!c.known.has(exchange)) await this.ensureExchange(c, exchange);
     const publisher = c.publisher;
     if (!publisher) throw new FondsError('UNAVAILABLE', 'The publishing channel was closed; it is being opened again.');
     const timeoutMs = this.options.confirmTimeoutMs ?? 30_000;
@@ -151,7 +162,9 @@ export class BrokerLink extends EventEmitter {
 
   /** Declares exchanges Fonds owns, so that publishing to them needs no check. */
   knownExchange(session: Session, exchange: string): void {
-    if (this.current?.connection === session.connection) this.current.exchanges.set(exchange, Promise.resolve());
+    if (this.current?.connection !== session.connection) return;
+    this.current.exchanges.set(exchange, Promise.resolve());
+    this.current.known.add(exchange);
   }
 
   private setState(state: AmqpState): void {
@@ -186,7 +199,10 @@ export class BrokerLink extends EventEmitter {
         }
       })();
       c.exchanges.set(exchange, check);
-      check.catch(() => c.exchanges.delete(exchange));
+      check.then(
+        () => c.known.add(exchange),
+        () => c.exchanges.delete(exchange),
+      );
     }
     return check;
   }
@@ -228,7 +244,7 @@ export class BrokerLink extends EventEmitter {
         conn.on('unblocked', () => {
           this._lastError = undefined;
         });
-        const current: NonNullable<BrokerLink['current']> = { connection: conn, publisher: undefined, controller, exchanges: new Map() };
+        const current: NonNullable<BrokerLink['current']> = { connection: conn, publisher: undefined, controller, exchanges: new Map(), known: new Set(['']) };
         this.current = current;
         current.publisher = await this.openPublisher(current);
         const session: Session = {
