@@ -4,13 +4,15 @@
  * FONDS_BENCH_PRODUCTS (default 1,000) products created beforehand (products.create), each
  * request patching one key of its product. Fonds consumes them in windows, merges, commits and
  * answers GRANTED then SUCCESS through the outbox (publisher confirms). The clock runs from the
- * first publish until a raw consumer bound to FeatureRequestEvent has every SUCCESS answer.
+ * first publish until a raw consumer bound to FeatureRequestEvent has every SUCCESS answer. The
+ * publisher and that consumer (amqp-load.mjs) run in a worker thread: the load generator shares no
+ * event loop with what is measured, as a remote REGARDS would not.
  *
  * Reference, same broker, same run: a bare amqplib loop (consume a request, ack it, publish one
  * SUCCESS answer of the same size with a publisher confirm) on a virtual host of its own, fed by
  * the same publisher and measured by the same receiving consumer; for context, the same loop
  * publishing GRANTED + SUCCESS (as many answers as Fonds). Each side runs FONDS_BENCH_ROUNDS
- * (default 2) times, alternating; the best of each is kept; each round's queues are deleted after
+ * (default 3) times, alternating; the best of each is kept; each round's queues are deleted after
  * it (left bound to the fanout exchanges they would slow the next rounds). FONDS_* settings
  * (FONDS_AMQP_PREFETCH…) apply to Fonds. Every answer is checked (one SUCCESS per request, nothing
  * else but GRANTED), and for Fonds every request was applied exactly once (one `patched` event per
@@ -20,7 +22,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, type Channel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { connect } from 'amqplib';
+import { Worker } from 'node:worker_threads';
 import { createService, type Service } from '../../src-main/service';
 import { PUBLISH_PROPERTIES, requestEvent } from '../../src-main/service/amqp/regards';
 import { queueNames } from '../../src-main/service/amqp/topology';
@@ -34,7 +37,7 @@ const { BROKER, amqpUrlOf, deleteVhost, ensureVhost } = await import('../helpers
 
 const N = Number(process.env.FONDS_BENCH_REQUESTS ?? 10_000);
 const PRODUCTS = Math.min(N, Number(process.env.FONDS_BENCH_PRODUCTS ?? 1_000));
-const ROUNDS = Number(process.env.FONDS_BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.FONDS_BENCH_ROUNDS ?? 3);
 const TENANT = 'project1';
 const OWNER = 'bench';
 const tag = `${process.pid}-${randomUUID().slice(0, 6)}`;
@@ -76,48 +79,8 @@ const open = (vhost: string) => connect({ hostname: BROKER.host, port: BROKER.po
 
 interface Received {
   states: Map<string, number>;
-  success: Set<string>;
+  success: number;
   duplicates: number;
-  done: Promise<number>;
-}
-
-/** The raw consumer of FeatureRequestEvent: counts the answers; resolves (hrtime, ns) at the last SUCCESS. */
-async function receiver(ch: Channel, expected: Set<string>): Promise<Received> {
-  await ch.assertExchange(REGARDS.requestEventExchange, 'fanout', { durable: true });
-  const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true });
-  await ch.bindQueue(queue, REGARDS.requestEventExchange, '');
-  const r: Received = { states: new Map(), success: new Set(), duplicates: 0, done: undefined as unknown as Promise<number> };
-  r.done = new Promise<number>((resolve) => {
-    void ch.consume(
-      queue,
-      (m: ConsumeMessage | null) => {
-        if (!m) return;
-        const a = JSON.parse(m.content.toString('utf8')) as { requestId: string; state: string };
-        r.states.set(a.state, (r.states.get(a.state) ?? 0) + 1);
-        if (a.state !== 'SUCCESS') return;
-        if (!expected.has(a.requestId) || r.success.has(a.requestId)) r.duplicates++;
-        else r.success.add(a.requestId);
-        if (r.success.size === expected.size) resolve(Number(process.hrtime.bigint()));
-      },
-      { noAck: true },
-    );
-  });
-  return r;
-}
-
-/** Publishes every request on a confirm channel (minding back-pressure); resolves once all are confirmed. */
-async function publishAll(ch: ConfirmChannel, reqs: Request[]): Promise<void> {
-  await ch.assertExchange(REGARDS.updateRequestExchange, 'fanout', { durable: true });
-  for (const r of reqs) {
-    const ok = ch.publish(REGARDS.updateRequestExchange, '', r.body, {
-      headers: r.headers,
-      contentType: PUBLISH_PROPERTIES.content_type,
-      contentEncoding: PUBLISH_PROPERTIES.content_encoding,
-      deliveryMode: 2,
-    });
-    if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
-  }
-  await ch.waitForConfirms();
 }
 
 interface Outcome {
@@ -126,27 +89,50 @@ interface Outcome {
   received: Received;
 }
 
-/** Publishes `reqs` on `vhost` and waits for every SUCCESS answer there. */
+/** What amqp-load.mjs (the load generator, a worker thread) is given. */
+interface LoadInput {
+  broker: typeof BROKER;
+  vhost: string;
+  exchanges: { requests: string; answers: string };
+  /** of each request published */
+  properties: { contentType: string; contentEncoding: string; deliveryMode: number };
+  requests: Array<{ requestId: string; headers: Record<string, string>; body: string }>;
+  timeoutMs: number;
+}
+
+/** What it answers. */
+interface LoadResult {
+  seconds?: number;
+  /** answers seen, by state */
+  states: Array<[string, number]>;
+  success: number;
+  /** SUCCESS answers for an unknown request, or a second one for the same */
+  duplicates: number;
+  error?: string;
+}
+
+/**
+ * Publishes `reqs` on `vhost` and waits for every SUCCESS answer there, from a worker thread
+ * (amqp-load.mjs): the load generator shares no event loop with what is measured.
+ */
 async function drive(vhost: string, reqs: Request[], timeoutMs: number): Promise<Outcome> {
-  const conn = await open(vhost);
-  try {
-    const listen = await conn.createChannel();
-    const received = await receiver(listen, new Set(reqs.map((r) => r.requestId)));
-    const pub = await conn.createConfirmChannel();
-    const t0 = Number(process.hrtime.bigint());
-    const published = publishAll(pub, reqs);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`only ${received.success.size}/${reqs.length} SUCCESS answers after ${timeoutMs} ms (answers: ${JSON.stringify([...received.states])})`)), timeoutMs);
-    });
-    const t1 = await Promise.race([received.done, timeout]);
-    clearTimeout(timer);
-    await published;
-    const seconds = (t1 - t0) / 1e9;
-    return { seconds, rate: reqs.length / seconds, received };
-  } finally {
-    await conn.close().catch(() => undefined);
-  }
+  const input: LoadInput = {
+    broker: BROKER,
+    vhost,
+    exchanges: { requests: REGARDS.updateRequestExchange, answers: REGARDS.requestEventExchange },
+    properties: { contentType: PUBLISH_PROPERTIES.content_type, contentEncoding: PUBLISH_PROPERTIES.content_encoding, deliveryMode: 2 },
+    requests: reqs.map((r) => ({ requestId: r.requestId, headers: r.headers, body: r.body.toString('utf8') })),
+    timeoutMs,
+  };
+  const worker = new Worker(new URL('./amqp-load.mjs', import.meta.url), { workerData: input });
+  const r = await new Promise<LoadResult>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the load generator exited (${code}) without a result`)));
+  });
+  await worker.terminate();
+  if (r.error || r.seconds === undefined) throw new Error(`load generator on ${vhost}: ${r.error ?? 'no timing'}`);
+  return { seconds: r.seconds, rate: reqs.length / r.seconds, received: { states: new Map(r.states), success: r.success, duplicates: r.duplicates } };
 }
 
 /**
@@ -249,8 +235,8 @@ async function fondsRound(round: number): Promise<Outcome & { prefetch: number }
 function check(who: string, o: Outcome, reqs: Request[], also?: string): void {
   const r = o.received;
   const other = [...r.states].filter(([s]) => s !== 'SUCCESS' && s !== also);
-  if (r.success.size !== reqs.length || r.duplicates || other.length) {
-    throw new Error(`${who}: ${r.success.size}/${reqs.length} SUCCESS, ${r.duplicates} duplicate or unknown, other answers ${JSON.stringify(other)}`);
+  if (r.success !== reqs.length || r.duplicates || other.length) {
+    throw new Error(`${who}: ${r.success}/${reqs.length} SUCCESS, ${r.duplicates} duplicate or unknown, other answers ${JSON.stringify(other)}`);
   }
   if (also && (r.states.get(also) ?? 0) !== reqs.length) throw new Error(`${who}: ${r.states.get(also) ?? 0} ${also} answers for ${reqs.length} requests`);
 }
