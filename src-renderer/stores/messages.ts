@@ -124,23 +124,22 @@ export const useMessages = defineStore('messages', () => {
     });
   }
 
-  async function outboxAction(action: 'outbox.cancel' | 'outbox.retry' | 'outbox.sendNow', id: number): Promise<void> {
-    await guard(() => call(action, { id }));
+  /** Reloads the list after an action, keeping the action's error (the reload's guard clears it). */
+  async function refreshOutboxAfter(): Promise<void> {
+    const refused = error.value;
     await refreshOutbox();
+    error.value ??= refused;
   }
 
-  async function editOutbox(id: number, headersText: string, body: string): Promise<boolean> {
-    let headers: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(headersText);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-      headers = parsed as Record<string, unknown>;
-    } catch (err) {
-      error.value = `headers: ${(err as Error).message}`;
-      return false;
-    }
+  async function outboxAction(action: 'outbox.cancel' | 'outbox.retry' | 'outbox.sendNow', id: number): Promise<void> {
+    await guard(() => call(action, { id }));
+    await refreshOutboxAfter();
+  }
+
+  /** Saves a change read by `OutboxEditor` (which refuses headers or a body that are not JSON). */
+  async function editOutbox(id: number, headers: Record<string, unknown>, body: string): Promise<boolean> {
     const done = await guard(() => call('outbox.edit', { id, headers, body }));
-    await refreshOutbox();
+    await refreshOutboxAfter();
     return done !== undefined;
   }
 

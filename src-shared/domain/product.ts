@@ -302,7 +302,13 @@ export interface AmqpStatus {
   deadLetters: number;
 }
 
-/** A message that could not be read at all (no request id): kept for people, routed to the dead-letter queue. */
+/** How much of a dead letter's body is kept for people; the whole message stays in the dead-letter queue. */
+export const DEAD_LETTER_PREVIEW_BYTES = 64 * 1024;
+
+/**
+ * A message that could not be read (no readable request id: nobody to answer), or whose
+ * processing failed twice: kept for people, routed to the dead-letter queue.
+ */
 export interface DeadLetter {
   id: number;
   queue: string;
@@ -310,7 +316,7 @@ export interface DeadLetter {
   reason: string;
   headers: Record<string, unknown>;
   properties: Record<string, unknown>;
-  /** the start of the body as text (UTF-8, replacement characters where it is not) */
+  /** the start of the body (DEAD_LETTER_PREVIEW_BYTES at most) as text (UTF-8, replacement characters where it is not) */
   bodyPreview: string;
   bodyBytes: number;
 }

@@ -2,7 +2,9 @@
  * The products screen in Chromium against a real RabbitMQ: a REGARDS client publishes the seed's
  * patch request with a raw amqplib client and the archivist sees the product change and its
  * timeline (GRANTED, then SUCCESS); then composes a patch in the UI, reads the exact message before
- * sending it, and — on a Fonds with no broker — sees it wait in the outbox, and cancels it.
+ * sending it, and — on a Fonds with no broker — sees it wait in the outbox, and cancels it; edits
+ * a waiting one (its body, saved as the outbox then holds it). A message nobody can answer (no
+ * request id, not JSON) shows up in the Dead letters tab with its reason as soon as it is recorded.
  * Screenshots in tests/artifacts/products-*.png.
  */
 import fs from 'node:fs';
@@ -68,6 +70,44 @@ describe.runIf(e2eEnabled)('products screen in Chromium', () => {
     await page.getByTestId('properties').getByText('"2019-12-03T12:31:42.466Z"').waitFor();
     await expect.poll(() => page.getByTestId('properties').getByText('false').count()).toBe(1);
     await page.screenshot({ path: path.join(artifactsDir, 'products-properties.png') });
+  });
+
+  it('shows a message nobody can answer (no request id, not JSON) in the Dead letters tab, with its reason', async () => {
+    if (!ready) throw new Error('RabbitMQ on 127.0.0.1:5672 is needed for this test');
+    const app = online!;
+    const page = app.page;
+    await openProducts(page);
+    await page.getByTestId('view-deadLetters').click();
+    await page.getByTestId('dead-letter-empty').waitFor();
+    expect(await page.getByTestId('dead-letter-count').textContent()).toContain('0 dead letter(s)');
+
+    // the pane is open: the dead letter must come to it (pushed), not from a reload of the screen
+    const body = 'feature=URN:FEATURE:DATA:project1 <patch> not JSON';
+    await raw!.publishRequest({ [REGARDS.headers.tenant]: 'project1', [REGARDS.headers.requestOwner]: 'e2e-sender' }, body);
+    const items = page.getByTestId('dead-letter-item');
+    await expect.poll(() => items.count(), { timeout: 20_000 }).toBe(1);
+    const reason = `${REGARDS.headers.requestId}: missing; nobody to answer`;
+    expect(await items.first().textContent()).toContain(reason);
+    expect(await page.getByTestId('dead-letter-count').textContent()).toContain('1 dead letter(s)');
+
+    // from the keyboard, as the other lists: the first row is focused, Enter opens it
+    await page.getByTestId('dead-letter-list').focus();
+    await page.keyboard.press('Enter');
+    const detail = page.getByTestId('dead-letter-detail');
+    await detail.waitFor();
+    expect(await page.getByTestId('dead-letter-reason').textContent()).toBe(reason);
+    const [recorded] = (await app.api<{ items: Array<{ queue: string; bodyBytes: number }> }>('amqp.deadLetters', {})).items;
+    expect(recorded.bodyBytes).toBe(Buffer.byteLength(body));
+    expect(await detail.textContent()).toContain(recorded.queue);
+    expect(await page.getByTestId('dead-letter-size').textContent()).toContain(`(${Buffer.byteLength(body)} bytes)`);
+    const headers = (await page.getByTestId('dead-letter-headers').textContent()) ?? '';
+    expect(headers).toContain(`${REGARDS.headers.tenant}: project1`);
+    expect(headers).toContain(`${REGARDS.headers.requestOwner}: e2e-sender`);
+    expect(headers).not.toContain(REGARDS.headers.requestId);
+    expect(await page.getByTestId('dead-letter-properties').textContent()).toContain('contentType: application/json');
+    expect(await page.getByTestId('dead-letter-body').textContent()).toBe(body);
+    await page.screenshot({ path: path.join(artifactsDir, 'products-dead-letters.png') });
+    await page.getByTestId('view-catalogue').click();
   });
 
   it('composes a patch, shows the exact headers and body, and with no broker it waits in the outbox', async () => {
@@ -157,5 +197,45 @@ describe.runIf(e2eEnabled)('products screen in Chromium', () => {
     await expect.poll(() => fs.readdirSync(partner, { recursive: true }).map(String).some((f) => f.endsWith('Kart over Tromsø.tif')), { timeout: 20_000 }).toBe(true);
     fs.rmSync(partner, { recursive: true, force: true });
     fs.rmSync(delivery, { recursive: true, force: true });
+  });
+
+  it('edits a waiting patch request in place: a body that is not JSON is refused and named, the saved body is what the outbox holds', async () => {
+    const app = offline!;
+    const page = app.page;
+    const [product] = (await app.api<{ items: Product[] }>('products.list', { q: 'Cadastre' })).items;
+    const queued = await app.api<{ requestId: string; outboxId: number }>('patches.send', { tenant: product.tenant, urn: product.urn, properties: { title: 'Cadastre 2026' } });
+    const before = await app.api<{ headers: Record<string, unknown>; body: string }>('outbox.get', { id: queued.outboxId });
+    await openProducts(page);
+    const item = page.getByTestId('waiting-item').filter({ hasText: queued.requestId });
+    await item.waitFor();
+    await item.getByTestId('waiting-edit').click();
+    const editor = page.getByTestId('waiting-editor');
+    await editor.waitFor();
+    // the body is shown indented, every value as the outbox holds it
+    const body = editor.getByTestId('outbox-body');
+    expect(await body.inputValue()).toBe(JSON.stringify(JSON.parse(before.body), null, 2));
+    expect(JSON.parse(await editor.getByTestId('outbox-headers').inputValue())).toEqual(before.headers);
+
+    // not JSON: named under the field, nothing saved
+    await body.fill('{"metadata": {"storages": [], "priority": "NORMAL"}, "feature": {"properties": {"title": "Cadastre 2026",}}}');
+    await editor.getByTestId('outbox-save').click();
+    await expect.poll(() => editor.getByTestId('outbox-body-error').textContent()).toContain('not JSON');
+    expect(await body.getAttribute('aria-invalid')).toBe('true');
+    await page.screenshot({ path: path.join(artifactsDir, 'products-edit-waiting-invalid.png') });
+    expect((await app.api<{ body: string }>('outbox.get', { id: queued.outboxId })).body).toBe(before.body);
+
+    // a property changed: saved on one line, as Fonds writes its messages
+    const edited = JSON.parse(before.body) as { feature: { properties: Record<string, unknown> } };
+    edited.feature.properties.title = 'Cadastre de Tromsø, 2ᵉ édition';
+    await body.fill(JSON.stringify(edited, null, 2));
+    expect(await editor.getByTestId('outbox-body-error').count()).toBe(0);
+    await editor.getByTestId('outbox-save').click();
+    await editor.getByTestId('outbox-saved').waitFor();
+    const after = await app.api<{ headers: Record<string, unknown>; body: string; status: string }>('outbox.get', { id: queued.outboxId });
+    expect(after.body).toBe(JSON.stringify(edited));
+    expect(after.headers).toEqual(before.headers);
+    expect(after.status).toBe('pending');
+    expect(await item.getAttribute('class')).toContain('on');
+    await page.screenshot({ path: path.join(artifactsDir, 'products-edit-waiting.png') });
   });
 });

@@ -4,12 +4,10 @@
  */
 import type { ConsumeMessage } from 'amqplib';
 import type { Page } from '../../../src-shared/api';
-import type { DeadLetter } from '../../../src-shared/domain/product';
+import { DEAD_LETTER_PREVIEW_BYTES, type DeadLetter } from '../../../src-shared/domain/product';
 import type { DB } from '../db/database';
 import { nowIso, type Tx } from '../db/store';
 import { jsonSafe } from './regards';
-
-const PREVIEW_BYTES = 64 * 1024;
 
 /** The object id of dead-letter events (kind `patch_request`; never a request key). */
 export const DEAD_LETTER_OBJECT = '.dead-letters';
@@ -49,7 +47,7 @@ export function recordDeadLetter(tx: Tx, queue: string, msg: ConsumeMessage, rea
   }
   const { headers, ...rest } = msg.properties;
   const properties = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-  const preview = msg.content.subarray(0, PREVIEW_BYTES).toString('utf8');
+  const preview = msg.content.subarray(0, DEAD_LETTER_PREVIEW_BYTES).toString('utf8');
   const id = tx.db
     .prepare(
       `INSERT INTO amqp_dead_letters (queue, received_at, reason, headers, properties, body_preview, body_bytes, body_sha256)
