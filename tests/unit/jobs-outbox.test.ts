@@ -5,7 +5,7 @@ import { migrate, openDatabase, type DB } from '../../src-main/service/db/databa
 import { JobRunner, PermanentJobError } from '../../src-main/service/db/jobs';
 import { coreMigrations } from '../../src-main/service/db/migrations';
 import { OutboxRelay } from '../../src-main/service/db/outbox';
-import { Store, timeline } from '../../src-main/service/db/store';
+import { Store, eventsOfObject, timeline } from '../../src-main/service/db/store';
 import { tempDir, waitFor } from '../helpers/util';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -46,6 +46,43 @@ describe('event log', () => {
     });
     expect(seen).toEqual(['created', 'status.CHECKING']);
     expect(timeline(db, 'upload', 'b', 0, 10).items.map((e) => e.type)).toEqual(['status.CHECKING', 'created']);
+  });
+
+  it('finds the events of an object through the tail of its id, and tells apart ids that share it', () => {
+    const { store, db } = openStore();
+    const tail = '0123456789abcdef'; // the 16 characters the index keeps
+    store.transact((tx) => {
+      for (let i = 0; i < 5; i++) {
+        tx.event({ kind: 'upload', objectId: `a-${tail}`, type: `a${i}` });
+        tx.event({ kind: 'upload', objectId: `b-${tail}`, type: `b${i}` });
+        tx.event({ kind: 'execution', objectId: `a-${tail}`, type: `x${i}` });
+      }
+      tx.event({ kind: 'upload', objectId: tail.slice(4), type: 'short' });
+    });
+    const page = timeline(db, 'upload', `a-${tail}`, 1, 3);
+    expect(page.total).toBe(5);
+    expect(page.items.map((e) => e.type)).toEqual(['a3', 'a2', 'a1']);
+    expect(timeline(db, 'execution', `a-${tail}`, 0, 10).items.map((e) => e.type)).toEqual(['x4', 'x3', 'x2', 'x1', 'x0']);
+    expect(timeline(db, 'upload', tail.slice(4), 0, 10).items.map((e) => e.type)).toEqual(['short']);
+    const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM events WHERE ${eventsOfObject('@kind', '@objectId')} ORDER BY seq DESC`).all({ kind: 'upload', objectId: 'x' });
+    expect(JSON.stringify(plan)).toContain('events_object_tail');
+  });
+
+  it('keeps the timelines of events written before the tail index (core/003) replaced the old one', () => {
+    const dir = tempDir();
+    const db = openDatabase(path.join(dir, 'fonds.sqlite'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => {
+      if (db.open) db.close();
+    });
+    migrate(db, coreMigrations.filter((m) => m.id < 'core/003'));
+    const old = new Store(db);
+    old.transact((tx) => ['created', 'status.CHECKING', 'status.CLOSED'].forEach((type) => tx.event({ kind: 'upload', objectId: 'before', type })));
+    expect(migrate(db, coreMigrations)).toEqual(['core/003_events_object_tail']);
+    const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'`).pluck().all();
+    expect(indexes).toContain('events_object_tail');
+    expect(indexes).not.toContain('events_object');
+    expect(timeline(db, 'upload', 'before', 0, 10).items.map((e) => e.type)).toEqual(['status.CLOSED', 'status.CHECKING', 'created']);
   });
 
   it('refuses an event written outside a transaction', () => {

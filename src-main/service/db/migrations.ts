@@ -72,4 +72,16 @@ export const coreMigrations: Migration[] = [
       CREATE INDEX outbox_open ON outbox (status, channel) WHERE status IN ('pending', 'sending', 'failed');
     `,
   },
+  {
+    // An object's events are found through the last characters of its id (see store.ts
+    // eventsOfObject): an index entry of ~25 bytes instead of ~90 (kind, the whole id, seq). Ids are
+    // mostly random (UUIDs, URNs), so every event written lands on a random page of that index: a
+    // smaller index means fewer pages written at each commit (about a third of a commit's pages
+    // came from the old one). Entries with the same tail are in seq order (the rowid).
+    id: 'core/003_events_object_tail',
+    sql: `
+      CREATE INDEX events_object_tail ON events (substr(object_id, -16));
+      DROP INDEX events_object;
+    `,
+  },
 ];

@@ -24,7 +24,7 @@ import {
 import { FondsError } from '../../../src-shared/errors';
 import type { z } from 'zod';
 import type { DB } from '../db/database';
-import { nowIso, rowToEvent, type Tx } from '../db/store';
+import { eventsOfObject, nowIso, rowToEvent, timeline, type Tx } from '../db/store';
 import { getProduct } from '../products';
 
 /** The product, or undefined when the catalogue has none with this urn. */
@@ -233,12 +233,10 @@ export function listDisseminations(db: DB, f: DisseminationFilter, offset: numbe
 export function disseminationTimeline(db: DB, sel: { id?: string; urn?: string }, offset: number, limit: number): Page<FondsEvent> {
   if (sel.id) {
     getDisseminationRow(db, sel.id);
-    const total = db.prepare(`SELECT count(*) FROM events WHERE kind = 'dissemination' AND object_id = ?`).pluck().get(sel.id) as number;
-    const rows = db.prepare(`SELECT * FROM events WHERE kind = 'dissemination' AND object_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`).all(sel.id, limit, offset);
-    return { items: (rows as Parameters<typeof rowToEvent>[0][]).map(rowToEvent), total, offset };
+    return timeline(db, 'dissemination', sel.id, offset, limit);
   }
   if (sel.urn) {
-    const q = `FROM events e JOIN disseminations d ON e.kind = 'dissemination' AND e.object_id = d.id WHERE d.urn = ?`;
+    const q = `FROM events e JOIN disseminations d ON ${eventsOfObject("'dissemination'", 'd.id', 'e.')} WHERE d.urn = ?`;
     const total = db.prepare(`SELECT count(*) ${q}`).pluck().get(sel.urn) as number;
     const rows = db.prepare(`SELECT e.* ${q} ORDER BY e.seq DESC LIMIT ? OFFSET ?`).all(sel.urn, limit, offset);
     return { items: (rows as Parameters<typeof rowToEvent>[0][]).map(rowToEvent), total, offset };
@@ -249,11 +247,7 @@ export function disseminationTimeline(db: DB, sel: { id?: string; urn?: string }
 }
 
 export function unmatchedAcks(db: DB, offset: number, limit: number): Page<FondsEvent> {
-  const total = db.prepare(`SELECT count(*) FROM events WHERE kind = 'dissemination' AND object_id = ?`).pluck().get(DISSEMINATION_UNMATCHED.objectId) as number;
-  const rows = db
-    .prepare(`SELECT * FROM events WHERE kind = 'dissemination' AND object_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`)
-    .all(DISSEMINATION_UNMATCHED.objectId, limit, offset);
-  return { items: (rows as Parameters<typeof rowToEvent>[0][]).map(rowToEvent), total, offset };
+  return timeline(db, 'dissemination', DISSEMINATION_UNMATCHED.objectId, offset, limit);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FondsEvent, Page } from '../../../src-shared/api';
 import type { FeatureFile, PatchDirection, PatchRequest, PatchState, Product, ProductSummary } from '../../../src-shared/domain/product';
 import { FondsError } from '../../../src-shared/errors';
 import type { DB } from '../db/database';
-import { rowToEvent } from '../db/store';
+import { eventsOfObject, rowToEvent } from '../db/store';
 
 export interface ProductRow {
   urn: string;
@@ -200,9 +200,9 @@ export function listPatches(db: DB, f: PatchFilter, offset: number, limit: numbe
  * every patch request naming it, received or sent, newest first.
  */
 export function productTimeline(db: DB, urn: string, offset: number, limit: number): Page<FondsEvent> {
-  const union = `SELECT e.* FROM events e WHERE e.kind = 'product' AND e.object_id = @urn
+  const union = `SELECT e.* FROM events e WHERE ${eventsOfObject("'product'", '@urn', 'e.')}
                  UNION ALL
-                 SELECT e.* FROM patch_requests p JOIN events e ON e.kind = 'patch_request' AND e.object_id = p.key WHERE p.urn = @urn`;
+                 SELECT e.* FROM patch_requests p JOIN events e ON ${eventsOfObject("'patch_request'", 'p.key', 'e.')} WHERE p.urn = @urn`;
   const total = db.prepare(`SELECT count(*) FROM (${union})`).pluck().get({ urn }) as number;
   const rows = db.prepare(`${union} ORDER BY seq DESC LIMIT @limit OFFSET @offset`).all({ urn, limit, offset }) as Parameters<typeof rowToEvent>[0][];
   return { items: rows.map(rowToEvent), total, offset };
