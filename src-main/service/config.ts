@@ -80,13 +80,19 @@ export const configSchema = z.object({
   /** The virtual host (REGARDS' is regards.multitenant.manager); a path in amqpUrl is not used. */
   amqpVhost: z.string().min(1).max(255).default('regards.multitenant.manager'),
   /** Unacknowledged patch requests the broker hands over at once; a window of them is committed together. */
-  amqpPrefetch: z.number().int().min(1).max(10_000).default(256),
+  amqpPrefetch: z.number().int().min(1).max(10_000).default(1000),
   /** Larger messages are refused (DENIED when they carry a request id, else dead-lettered). */
   amqpMaxMessageBytes: z.number().int().min(1024).max(512 * 1024 * 1024).default(4 * 1024 * 1024),
   /** AMQP heartbeat: a silent network cut is noticed after about twice this. */
   amqpHeartbeatSeconds: z.number().int().min(0).max(600).default(30),
   /** Longest wait between two attempts to reach the broker (the backoff doubles up to it). */
   amqpReconnectMaxMs: z.number().int().min(100).max(600_000).default(30_000),
+  /**
+   * x-max-priority of the patch-request queue: the AMQP `priority` levels it sorts by (0 to this).
+   * 2 = REGARDS' three (LOW 0, NORMAL 1, HIGH 2); higher priorities count as the highest. Each
+   * level costs the broker work on every message while requests queue up: few is RabbitMQ's advice.
+   */
+  amqpMaxPriority: z.number().int().min(1).max(255).default(2),
   /** Fonds' queues are <prefix>.feature-update-requests, <prefix>.feature-request-events, <prefix>.dead-letter. */
   amqpQueuePrefix: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits, . _ - only').default('fonds'),
   /** The REGARDS tenants (projects) this catalogue knows; a patch request for another is DENIED. */

@@ -67,18 +67,29 @@ export function productUrn(tenant: string, uuid: string, version = 1): string {
 /** Properties nested deeper than this are refused (they would only exhaust the stack). */
 export const MAX_PROPERTY_DEPTH = 64;
 
-/** The deepest nesting of objects and arrays in a JSON value, counted without recursion. */
+/** The deepest nesting of objects and arrays in a JSON value (0 for a scalar); past MAX_PROPERTY_DEPTH it stops counting. */
 export function jsonDepth(value: unknown): number {
-  let max = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length) {
-    const [v, d] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (d + 1 > max) max = d + 1;
+  // recursion stops one level past the limit, so a hostile depth cannot exhaust the stack; no
+  // allocation on the way (it runs on every patch, over the whole product)
+  const depth = (v: unknown, d: number): number => {
+    if (v === null || typeof v !== 'object') return d;
+    let max = d + 1;
     if (max > MAX_PROPERTY_DEPTH) return max;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
-  }
-  return max;
+    if (Array.isArray(v)) {
+      for (const child of v) {
+        const m = depth(child, d + 1);
+        if (m > max && (max = m) > MAX_PROPERTY_DEPTH) return max;
+      }
+    } else {
+      for (const k in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+        const m = depth((v as Record<string, unknown>)[k], d + 1);
+        if (m > max && (max = m) > MAX_PROPERTY_DEPTH) return max;
+      }
+    }
+    return max;
+  };
+  return depth(value, 0);
 }
 
 /** A message for a value of the wrong kind, and 'missing' when there is none. */
@@ -300,6 +311,8 @@ export interface AmqpStatus {
   /** AMQP messages waiting in the outbox */
   outboxWaiting: number;
   deadLetters: number;
+  /** what people should know about the broker side (a queue used as an earlier declaration left it) */
+  notes?: string[];
 }
 
 /** How much of a dead letter's body is kept for people; the whole message stays in the dead-letter queue. */

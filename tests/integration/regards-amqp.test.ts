@@ -12,6 +12,7 @@ import type { Service } from '../../src-main/service';
 import type { Config } from '../../src-main/service/config';
 import { REGARDS, type FeatureFile } from '../../src-shared/domain/product';
 import {
+  BROKER,
   RawClient,
   SEED_URN,
   amqpUrlOf,
@@ -260,6 +261,35 @@ describe.runIf(available)('delayed requests (regards.request.date in the future)
   });
 });
 
+describe.runIf(available)('windows of deliveries', () => {
+  it('cuts a window at windowBytes however few its messages, and acknowledges each after its window', async () => {
+    const { consumeInWindows } = await import('../../src-main/service/amqp/consumer');
+    const queue = `t-windows-${randomUUID().slice(0, 8)}`;
+    const connection = await (await import('amqplib')).connect({ hostname: BROKER.host, port: BROKER.port, username: BROKER.user, password: BROKER.password, vhost: VHOST });
+    const controller = new AbortController();
+    cleanups.push(async () => {
+      controller.abort();
+      await connection.close().catch(() => undefined);
+    });
+    const setup = await connection.createChannel();
+    await setup.assertQueue(queue, { durable: false, autoDelete: false });
+    for (let i = 0; i < 8; i++) setup.sendToQueue(queue, Buffer.alloc(1024, i));
+    const windows: number[][] = [];
+    const consumer = await consumeInWindows(
+      { connection, signal: controller.signal, channel: () => connection.createChannel(), drop: () => undefined },
+      { queue, prefetch: 100, windowBytes: 3000, windowMs: 500, handle: (w) => (windows.push(w.map((m) => m.content[0])), w.map(() => 'ack' as const)) },
+    );
+    await waitFor(() => windows.flat().length, (n) => n === 8, 10_000);
+    // 3 KiB is past 3000 bytes: a window of three, another, and the last two when the timer ends it
+    expect(windows).toEqual([[0, 1, 2], [3, 4, 5], [6, 7]]);
+    // closing the consumer's channel would put back any message not acknowledged
+    await consumer.drained();
+    await consumer.channel.close();
+    expect((await setup.checkQueue(queue)).messageCount).toBe(0);
+    await setup.deleteQueue(queue);
+  });
+});
+
 describe.runIf(available)('priorities: HIGH first', () => {
   const levels = ['LOW', 'NORMAL', 'HIGH', 'LOW', 'HIGH', 'NORMAL'] as const;
 
@@ -274,6 +304,35 @@ describe.runIf(available)('priorities: HIGH first', () => {
     const order = answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').map((a) => a.body.requestId);
     expect(order).toEqual(['r-prio-2', 'r-prio-4', 'r-prio-1', 'r-prio-5', 'r-prio-0', 'r-prio-3']);
     expect((await again.service.call('products.get', { urn })).properties).toEqual({ last: 'LOW-3' });
+  });
+
+  it('the AMQP priority property sorts a backlog on the broker (x-max-priority amqpMaxPriority, 2 by default)', async () => {
+    const first = await catalogue();
+    const { urn } = await first.service.call('products.create', {});
+    await first.close();
+    // the same body priority for all: only the broker's order counts; 9 counts as the highest (2)
+    const amqpPriorities = [0, 1, 2, 0, 9, 1];
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    for (const [i, priority] of amqpPriorities.entries()) await raw.publishRequest(headers(`r-amqp-${i}`), body(urn, { last: `amqp-${i}` }), { priority });
+    const again = await catalogue({ dataDir: first.dataDir, prefix: first.prefix });
+    await waitFor(() => answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS'), (s) => s.length === amqpPriorities.length);
+    const order = answers.map(answerOf).filter((a) => a.body.state === 'SUCCESS').map((a) => a.body.requestId);
+    expect(order).toEqual(['r-amqp-2', 'r-amqp-4', 'r-amqp-1', 'r-amqp-5', 'r-amqp-0', 'r-amqp-3']);
+    expect((await again.service.call('amqp.status', {})).notes).toBeUndefined();
+  });
+
+  it('takes a request queue declared earlier with another x-max-priority as it is, and says how to renew it', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    // as an older Fonds declared it
+    await raw.channel.assertQueue(`${prefix}.feature-update-requests`, { durable: true, deadLetterExchange: `${prefix}.dead-letter`, maxPriority: 10 });
+    const c = await catalogue({ prefix });
+    const status = await c.service.call('amqp.status', {});
+    expect(status.notes).toHaveLength(1);
+    expect(status.notes![0]).toMatch(new RegExp(`queue ${prefix}\.feature-update-requests was declared earlier with other arguments .*x-max-priority.*rabbitmqctl delete_queue ${prefix}\.feature-update-requests`));
+    const { urn } = await c.service.call('products.create', {});
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest(headers('r-old-queue'), body(urn, { v: 1 }));
+    expect((await answered(answers, 'r-old-queue')).map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
   });
 
   it('delayed requests due at the same date run HIGH first', async () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { composePatch, parsePatchRequest, parseRequestEvent, requestEvent, type WireMessage } from '../../src-main/service/amqp/regards';
 import { mergeFiles, mergeProperties } from '../../src-main/service/products/merge';
-import { patchInputSchema, parseIsoDateTime, type FeatureFile } from '../../src-shared/domain/product';
+import { MAX_PROPERTY_DEPTH, jsonDepth, patchInputSchema, parseIsoDateTime, type FeatureFile } from '../../src-shared/domain/product';
 import { SEED_URN, seedExamples } from '../helpers/regards';
 
 const options = { tenants: ['project1'], maxBytes: 4096 };
@@ -242,6 +242,27 @@ describe('deep merge of properties', () => {
     const { properties } = mergeProperties({}, patch);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(JSON.parse(JSON.stringify(properties))).toEqual(patch);
+  });
+});
+
+describe('nesting depth of properties', () => {
+  const nest = (n: number, leaf: unknown = 1): unknown => (n === 0 ? leaf : n % 2 ? { k: nest(n - 1, leaf) } : [nest(n - 1, leaf)]);
+
+  it('counts objects and lists, not scalars', () => {
+    expect(jsonDepth('x')).toBe(0);
+    expect(jsonDepth({})).toBe(1);
+    expect(jsonDepth({ a: 1, b: [1, { c: {} }], d: { e: 2 } })).toBe(4);
+    expect(jsonDepth(nest(MAX_PROPERTY_DEPTH))).toBe(MAX_PROPERTY_DEPTH);
+  });
+
+  it('stops past the limit, however deep the value (no stack exhausted)', () => {
+    const hostile = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
+    expect(jsonDepth(hostile)).toBe(MAX_PROPERTY_DEPTH + 1);
+    expect(jsonDepth({ a: nest(MAX_PROPERTY_DEPTH) })).toBe(MAX_PROPERTY_DEPTH + 1);
+  });
+
+  it('sees keys such as __proto__ as the plain keys they are in JSON', () => {
+    expect(jsonDepth(JSON.parse('{"__proto__": {"x": {"y": {}}}}'))).toBe(4);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
- * Consuming in windows: deliveries are gathered (up to half the prefetch, or a few milliseconds)
- * and handed to the handler together, so that one SQLite transaction commits the outcome of a
- * whole window; each message is acknowledged only after that commit. A window that fails is
- * retried message by message, so one bad message cannot hold back the others; a message that fails
- * again after a redelivery is dead-lettered: never a redelivery loop.
+ * Consuming in windows: deliveries are gathered (up to half the prefetch or 16 MiB of bodies, or
+ * what came within a few milliseconds) and handed to the handler together, so that one SQLite
+ * transaction commits the outcome of a whole window; each message is acknowledged only after that
+ * commit. A window that fails is retried message by message, so one bad message cannot hold back
+ * the others; a message that fails again after a redelivery is dead-lettered: never a redelivery
+ * loop.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Session } from './link';
@@ -20,6 +21,8 @@ export interface WindowOptions {
   onPoison?(message: ConsumeMessage, error: Error): void;
   /** how long to wait for more deliveries before handling a partial window */
   windowMs?: number;
+  /** a window is handled once its bodies reach this many bytes, however few they are (default 16 MiB) */
+  windowBytes?: number;
   /** delay before a failed message goes back to the queue */
   requeueDelayMs?: number;
 }
@@ -35,9 +38,11 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
   const channel = await session.channel();
   await channel.prefetch(options.prefetch);
   const threshold = Math.max(1, Math.floor(options.prefetch / 2));
+  const windowBytes = options.windowBytes ?? 16 * 1024 * 1024;
   const windowMs = options.windowMs ?? 5;
   const requeueDelayMs = options.requeueDelayMs ?? 1000;
   let buffer: ConsumeMessage[] = [];
+  let bufferBytes = 0;
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
   /** messages of settled windows still waiting for a delayed requeue (a multiple ack would take them) */
@@ -100,12 +105,14 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
     if (!buffer.length) return;
     const window = buffer;
     buffer = [];
+    bufferBytes = 0;
     chain = chain.then(() => run(window));
   };
 
   session.signal.addEventListener('abort', () => {
     if (timer) clearTimeout(timer);
     buffer = [];
+    bufferBytes = 0;
   });
 
   const { consumerTag } = await channel.consume(
@@ -116,7 +123,8 @@ export async function consumeInWindows(session: Session, options: WindowOptions)
         return;
       }
       buffer.push(msg);
-      if (buffer.length >= threshold) flush();
+      bufferBytes += msg.content.length;
+      if (buffer.length >= threshold || bufferBytes >= windowBytes) flush();
       // the timer phase runs before socket reads: after a long window the deliveries that arrived
       // meanwhile are read first (setImmediate), so that the next window is not cut short
       else if (!timer) {

@@ -80,6 +80,10 @@ export class BrokerLink extends EventEmitter {
         exchanges: Map<string, Promise<void>>;
         /** exchanges known to exist on this connection */
         known: Set<string>;
+        /** messages published on this connection */
+        published: number;
+        /** publishes awaiting their confirm, in publishing order */
+        awaiting: Map<number, { deadline: number; reject: (err: Error) => void }>;
       }
     | undefined;
   private wakeUp: (() => void) | undefined;
@@ -135,29 +139,54 @@ export class BrokerLink extends EventEmitter {
    * Publishes on the confirm channel; resolves once the broker confirmed the message. Rejects
    * when not connected, when the exchange does not exist, on a nack, or without a confirm in time.
    */
-  async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const c = this.current;
     if (!c || !c.publisher || this._state !== 'connected') {
-      throw new FondsError('UNAVAILABLE', this.options.url ? `The broker is not connected (${this._lastError ?? this._state}).` : 'No broker is configured (amqpUrl).');
+      return Promise.reject(
+        new FondsError('UNAVAILABLE', this.options.url ? `The broker is not connected (${this._lastError ?? this._state}).` : 'No broker is configured (amqpUrl).'),
+      );
     }
-    // an exchange known to exist is published to at once (no wait for a settled check)
-    if (!c.known.has(exchange)) await this.ensureExchange(c, exchange);
+    // an exchange known to exist is published to at once (no wait for a settled check); a plain
+    // function, not async: the relay publishes thousands a second, each promise counts
+    if (!c.known.has(exchange)) return this.ensureExchange(c, exchange).then(() => this.publishOn(c, exchange, routingKey, content, options));
+    return this.publishOn(c, exchange, routingKey, content, options);
+  }
+
+  private publishOn(c: NonNullable<BrokerLink['current']>, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
     const publisher = c.publisher;
-    if (!publisher) throw new FondsError('UNAVAILABLE', 'The publishing channel was closed; it is being opened again.');
-    const timeoutMs = this.options.confirmTimeoutMs ?? 30_000;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no publisher confirm from the broker within ${timeoutMs} ms`)), timeoutMs);
+    if (!publisher) return Promise.reject(new FondsError('UNAVAILABLE', 'The publishing channel was closed; it is being opened again.'));
+    return new Promise<void>((resolve, reject) => {
+      const id = ++c.published;
+      c.awaiting.set(id, { deadline: Date.now() + this.confirmTimeoutMs, reject });
       try {
         publisher.publish(exchange, routingKey, content, { ...options, appId: this.options.appId }, (err: unknown) => {
-          clearTimeout(timer);
+          if (!c.awaiting.delete(id)) return; // timed out already
           if (err) reject(new Error(`the broker refused the message (${err instanceof Error ? err.message : 'nack'})`));
           else resolve();
         });
       } catch (err) {
-        clearTimeout(timer);
+        c.awaiting.delete(id);
         reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
+  }
+
+  private get confirmTimeoutMs(): number {
+    return this.options.confirmTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Publishes waiting too long for their confirm fail. One timer per connection, not one per
+   * message (the relay has a thousand in flight): the waits are kept in publishing order, so the
+   * sweep stops at the first one still in time.
+   */
+  private sweepConfirms(c: NonNullable<BrokerLink['current']>): void {
+    const now = Date.now();
+    for (const [id, wait] of c.awaiting) {
+      if (wait.deadline > now) break;
+      c.awaiting.delete(id);
+      wait.reject(new Error(`no publisher confirm from the broker within ${this.confirmTimeoutMs} ms`));
+    }
   }
 
   /** Declares exchanges Fonds owns, so that publishing to them needs no check. */
@@ -244,8 +273,16 @@ export class BrokerLink extends EventEmitter {
         conn.on('unblocked', () => {
           this._lastError = undefined;
         });
-        const current: NonNullable<BrokerLink['current']> = { connection: conn, publisher: undefined, controller, exchanges: new Map(), known: new Set(['']) };
+        const current: NonNullable<BrokerLink['current']> = { connection: conn, publisher: undefined, controller, exchanges: new Map(), known: new Set(['']), published: 0, awaiting: new Map() };
         this.current = current;
+        const sweep = setInterval(() => this.sweepConfirms(current), Math.min(1000, this.confirmTimeoutMs));
+        sweep.unref();
+        controller.signal.addEventListener('abort', () => {
+          clearInterval(sweep);
+          // amqplib fails them when their channel closes; should one be left, it fails here
+          for (const wait of current.awaiting.values()) wait.reject(new Error('the broker connection was lost before the confirm'));
+          current.awaiting.clear();
+        });
         current.publisher = await this.openPublisher(current);
         const session: Session = {
           connection: conn,

@@ -70,6 +70,11 @@ export interface CodecOptions {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Strict UTF-8 (a decoder is stateless between whole-buffer decodes: one serves every message). */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Decodes strict UTF-8; throws on bytes that are not. */
+export const decodeUtf8 = (bytes: Uint8Array): string => utf8.decode(bytes);
+
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Buffer.isBuffer(v)) return 'bytes';
@@ -88,7 +93,7 @@ function headerString(headers: Record<string, unknown>, name: string): { value?:
   if (typeof v === 'string') return { value: v, present: true };
   if (Buffer.isBuffer(v)) {
     try {
-      return { value: new TextDecoder('utf-8', { fatal: true }).decode(v), present: true };
+      return { value: decodeUtf8(v), present: true };
     } catch {
       return { problem: `${name}: bytes that are not UTF-8 text`, present: true };
     }
@@ -181,7 +186,7 @@ export function parsePatchRequest(msg: WireMessage, options: CodecOptions): Pars
   } else {
     let textBody: string | undefined;
     try {
-      textBody = new TextDecoder('utf-8', { fatal: true }).decode(msg.content);
+      textBody = decodeUtf8(msg.content);
     } catch {
       errors.push('body: not UTF-8 text');
     }
@@ -312,7 +317,7 @@ export function parseRequestEvent(msg: WireMessage, maxBytes: number): ParsedReq
   if (msg.content.length > maxBytes) return { kind: 'unreadable', reason: `body: ${msg.content.length} bytes, over the limit of ${maxBytes} bytes`, bodySha256 };
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(msg.content));
+    json = JSON.parse(decodeUtf8(msg.content));
   } catch (err) {
     return { kind: 'unreadable', reason: `body: not UTF-8 JSON (${(err as Error).message})`, bodySha256 };
   }
@@ -342,7 +347,7 @@ export function jsonSafe(value: unknown, depth = 0): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (Buffer.isBuffer(value)) {
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(value);
+      return decodeUtf8(value);
     } catch {
       return { base64: value.toString('base64') };
     }
@@ -351,7 +356,15 @@ export function jsonSafe(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.slice(0, 100).map((v) => jsonSafe(v, depth + 1));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value).slice(0, 200)) Object.defineProperty(out, k, { value: jsonSafe(v, depth + 1), enumerable: true, writable: true, configurable: true });
+    let n = 0;
+    for (const k in value) {
+      if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
+      if (++n > 200) break;
+      const v = jsonSafe((value as Record<string, unknown>)[k], depth + 1);
+      // a key such as `__proto__` must stay a plain key
+      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
+    }
     return out;
   }
   if (typeof value === 'string') return value.length > 4096 ? `${value.slice(0, 4096)}…` : value;

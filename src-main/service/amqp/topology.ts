@@ -28,18 +28,41 @@ export function queueNames(prefix: string): QueueNames {
   };
 }
 
-/** Declares the exchanges, queues and bindings; the queues are durable and dead-letter what is refused. */
-export async function assertTopology(link: BrokerLink, session: Session, names: QueueNames, catalogue: boolean): Promise<void> {
-  const ch = await session.channel();
+export interface TopologyOptions {
+  /** declare the patch-request queue (Fonds serves as a catalogue) */
+  catalogue: boolean;
+  /** its x-max-priority */
+  maxPriority: number;
+}
+
+/**
+ * Declares the exchanges, queues and bindings; the queues are durable and dead-letter what is
+ * refused. Returns what people should know: a patch-request queue declared earlier with other
+ * arguments (an x-max-priority of an older Fonds, say) cannot be changed in place by the broker;
+ * it is then used as it is, and the note says how to have it declared anew.
+ */
+export async function assertTopology(link: BrokerLink, session: Session, names: QueueNames, options: TopologyOptions): Promise<string[]> {
+  const notes: string[] = [];
+  let ch = await session.channel();
   try {
     await ch.assertExchange(REGARDS.updateRequestExchange, 'fanout', { durable: true });
     await ch.assertExchange(REGARDS.requestEventExchange, 'fanout', { durable: true });
     await ch.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
     await ch.assertQueue(names.deadLetter, { durable: true });
     await ch.bindQueue(names.deadLetter, names.deadLetterExchange, '');
-    if (catalogue) {
+    if (options.catalogue) {
       // priorities: a publisher may set the standard `priority` property (seed 001)
-      await ch.assertQueue(names.requests, { durable: true, deadLetterExchange: names.deadLetterExchange, maxPriority: 10 });
+      try {
+        await ch.assertQueue(names.requests, { durable: true, deadLetterExchange: names.deadLetterExchange, maxPriority: options.maxPriority });
+      } catch (err) {
+        if (!/PRECONDITION_FAILED|inequivalent arg/.test((err as Error).message)) throw err;
+        // the broker closed the channel; the queue exists with other arguments: take it as it is
+        ch = await session.channel();
+        await ch.checkQueue(names.requests);
+        notes.push(
+          `queue ${names.requests} was declared earlier with other arguments (${(err as Error).message.replace(/^.*inequivalent arg /, 'inequivalent arg ').slice(0, 200)}); it is used as it is. To have it declared with x-max-priority ${options.maxPriority}, stop Fonds, let it empty, delete it (rabbitmqctl delete_queue ${names.requests}) and start Fonds again.`,
+        );
+      }
       await ch.bindQueue(names.requests, REGARDS.updateRequestExchange, '');
     }
     // bound to FeatureRequestEvent only while Fonds awaits answers (products/answers.ts)
@@ -48,4 +71,5 @@ export async function assertTopology(link: BrokerLink, session: Session, names: 
     await ch.close().catch(() => undefined);
   }
   for (const e of [REGARDS.updateRequestExchange, REGARDS.requestEventExchange, names.deadLetterExchange]) link.knownExchange(session, e);
+  return notes;
 }

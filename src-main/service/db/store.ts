@@ -59,7 +59,26 @@ export interface Tx {
   outbox(msg: NewOutboxMessage): number;
 }
 
-export const nowIso = (): string => new Date().toISOString();
+let lastMs = -1;
+let lastIso = '';
+/** The current time as ISO 8601 (formatted once a millisecond: a window of requests asks thousands of times). */
+export const nowIso = (): string => {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+};
+
+/** Header values as a JSON round trip would give them back (plain values copied as they are). */
+function asStored(headers: Record<string, unknown>, text: string): Record<string, unknown> {
+  for (const k in headers) {
+    const v = headers[k];
+    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) return JSON.parse(text);
+  }
+  return { ...headers };
+}
 
 /**
  * SQLite is the source of truth. Every state change goes through `transact`, which writes the
@@ -83,7 +102,7 @@ export class Store {
     this.db = db;
     this.bus.setMaxListeners(0);
     this.insertEvent = db.prepare(
-      'INSERT INTO events (kind, object_id, type, time, payload) VALUES (?, ?, ?, ?, ?) RETURNING seq',
+      'INSERT INTO events (kind, object_id, type, time, payload) VALUES (?, ?, ?, ?, ?)',
     );
     this.insertJob = db.prepare(
       `INSERT INTO jobs (kind, payload, object_kind, object_id, priority, run_at, max_attempts, created_at, updated_at)
@@ -91,11 +110,11 @@ export class Store {
     );
     this.insertOutbox = db.prepare(
       `INSERT INTO outbox (channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
-       VALUES (@channel, @destination, @headers, @body, @priority, @objectKind, @objectId, @maxAttempts, @now, @now) RETURNING id`,
+       VALUES (@channel, @destination, @headers, @body, @priority, @objectKind, @objectId, @maxAttempts, @now, @now)`,
     );
     this.insertTaken = db.prepare(
       `INSERT INTO outbox (channel, destination, headers, body, status, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
-       VALUES (@channel, @destination, @headers, @body, 'sending', @priority, @objectKind, @objectId, @maxAttempts, @now, @now) RETURNING id`,
+       VALUES (@channel, @destination, @headers, @body, 'sending', @priority, @objectKind, @objectId, @maxAttempts, @now, @now)`,
     );
   }
 
@@ -172,7 +191,7 @@ export class Store {
     this.requireTx('an event');
     const time = nowIso();
     const payload = e.payload ?? {};
-    const seq = this.insertEvent.pluck().get(e.kind, e.objectId, e.type, time, JSON.stringify(payload)) as number;
+    const seq = Number(this.insertEvent.run(e.kind, e.objectId, e.type, time, JSON.stringify(payload)).lastInsertRowid);
     const event: FondsEvent = { seq, kind: e.kind, objectId: e.objectId, type: e.type, time, payload };
     this.pending.events.push(event);
     return event;
@@ -211,7 +230,7 @@ export class Store {
       maxAttempts: m.maxAttempts ?? 0,
       now,
     };
-    const id = (take ? this.insertTaken : this.insertOutbox).pluck().get(row) as number;
+    const id = Number((take ? this.insertTaken : this.insertOutbox).run(row).lastInsertRowid);
     this.pending.outbox++;
     if (take) {
       this.pending.taken.push({
@@ -220,7 +239,7 @@ export class Store {
           id,
           channel: m.channel,
           destination: m.destination,
-          headers: JSON.parse(headers),
+          headers: asStored(m.headers ?? {}, headers),
           body: m.body,
           status: 'sending',
           attempts: 0,
@@ -250,11 +269,21 @@ export function rowToEvent(r: EventRow): FondsEvent {
   return { seq: r.seq, kind: r.kind, objectId: r.object_id, type: r.type, time: r.time, payload: JSON.parse(r.payload) };
 }
 
+/**
+ * The SQL condition "events of this object", for the index `events_object_tail` (core/003): the
+ * index holds the last 16 characters of each object id, so the condition names them first (SQLite
+ * uses an expression index only for the very same expression), then kind and the whole id sort
+ * out ids that share a tail. `kind` and `objectId` are SQL expressions (a literal, a named
+ * parameter, a column of a joined table); `e` is the events table's alias with its dot.
+ */
+export function eventsOfObject(kind: string, objectId: string, e = ''): string {
+  return `substr(${e}object_id, -16) = substr(${objectId}, -16) AND ${e}kind = ${kind} AND ${e}object_id = ${objectId}`;
+}
+
 /** A timeline: the events of one object, newest first, paged. */
 export function timeline(db: DB, kind: ObjectKind, objectId: string, offset: number, limit: number) {
-  const total = db.prepare('SELECT count(*) FROM events WHERE kind = ? AND object_id = ?').pluck().get(kind, objectId) as number;
-  const rows = db
-    .prepare('SELECT * FROM events WHERE kind = ? AND object_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?')
-    .all(kind, objectId, limit, offset) as EventRow[];
+  const of = eventsOfObject('@kind', '@objectId');
+  const total = db.prepare(`SELECT count(*) FROM events WHERE ${of}`).pluck().get({ kind, objectId }) as number;
+  const rows = db.prepare(`SELECT * FROM events WHERE ${of} ORDER BY seq DESC LIMIT @limit OFFSET @offset`).all({ kind, objectId, limit, offset }) as EventRow[];
   return { items: rows.map(rowToEvent), total, offset };
 }

@@ -12,6 +12,7 @@ import { FondsError } from '../../../src-shared/errors';
 import type { Amqp } from '../amqp';
 import { consumeInWindows, type Verdict, type WindowConsumer } from '../amqp/consumer';
 import { recordDeadLetter } from '../amqp/dead-letters';
+import { decodeUtf8 } from '../amqp/regards';
 import type { Session } from '../amqp/link';
 import type { Deps } from '../capability';
 import { signBody } from './deliver';
@@ -35,7 +36,7 @@ export function parseAck(msg: Pick<ConsumeMessage, 'content' | 'properties'>, ma
   if (msg.content.length > maxBytes) return bad(`body: ${msg.content.length} bytes, over the limit of ${maxBytes} bytes`);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(msg.content));
+    json = JSON.parse(decodeUtf8(msg.content));
   } catch (err) {
     return bad(`body: not UTF-8 JSON (${(err as Error).message})`);
   }

@@ -90,15 +90,26 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
       return { state: 'ERROR', errors: [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`] };
     }
     const { properties, changed } = mergeProperties(JSON.parse(row.properties), p.properties ?? {});
-    const before: FeatureFile[] = JSON.parse(row.files);
-    const files = mergeFiles(before, p.files, p.fileUpdateMode);
     const propertiesText = JSON.stringify(properties);
     if (propertiesText.length > MAX_PRODUCT_BYTES || jsonDepth(properties) > MAX_PROPERTY_DEPTH) {
       return { state: 'ERROR', errors: [`feature.properties: the patched product would exceed ${MAX_PRODUCT_BYTES} bytes or ${MAX_PROPERTY_DEPTH} levels; nothing was changed`] };
     }
-    const acknowledged: string[] = JSON.parse(row.acknowledged_by);
-    if (p.acknowledgedRecipient && !acknowledged.includes(p.acknowledgedRecipient)) acknowledged.push(p.acknowledgedRecipient);
-    updateProduct.run(propertiesText, JSON.stringify(files), JSON.stringify(acknowledged), nowIso(), p.urn);
+    // files and acknowledgements are read and written again only when the patch touches them
+    let filesText = row.files;
+    let filesCount: { before: number; after: number } | undefined;
+    if (p.files) {
+      const before: FeatureFile[] = JSON.parse(row.files);
+      const files = mergeFiles(before, p.files, p.fileUpdateMode);
+      filesText = JSON.stringify(files);
+      filesCount = { before: before.length, after: files.length };
+    }
+    let acknowledgedText = row.acknowledged_by;
+    if (p.acknowledgedRecipient) {
+      const acknowledged: string[] = JSON.parse(row.acknowledged_by);
+      if (!acknowledged.includes(p.acknowledgedRecipient)) acknowledged.push(p.acknowledgedRecipient);
+      acknowledgedText = JSON.stringify(acknowledged);
+    }
+    updateProduct.run(propertiesText, filesText, acknowledgedText, nowIso(), p.urn);
     tx.event({
       kind: 'product',
       objectId: p.urn,
@@ -108,7 +119,7 @@ export function createCatalogue(deps: Deps, amqp: Amqp) {
         direction: 'received',
         owner: p.owner,
         changed,
-        ...(p.files ? { fileUpdateMode: p.fileUpdateMode, filesBefore: before.length, filesAfter: files.length } : {}),
+        ...(filesCount ? { fileUpdateMode: p.fileUpdateMode, filesBefore: filesCount.before, filesAfter: filesCount.after } : {}),
       },
     });
     if (p.acknowledgedRecipient) {
