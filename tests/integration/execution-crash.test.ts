@@ -42,10 +42,10 @@ function runChild(dataDir: string, executionId: string, overrides: object, kill:
         setTimeout(() => child.kill('SIGKILL'), kill.ms);
       }
       const files = [...out.matchAll(/verified (\d+)/g)].map((m) => Number(m[1]));
-      // past the target, a little later: anywhere between a copy and its commit
+      // past the target, a little later: before or after the next commit
       if (files.length && files[files.length - 1] >= kill.files && !reached) {
         reached = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 100));
+        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 250));
       }
     });
     child.once('exit', () => resolve(out));
@@ -62,13 +62,13 @@ function verifiedSoFar(dataDir: string, executionId: string): string[] {
   }
 }
 
-function makeTree(): { tree: string; expected: Map<string, string> } {
+/** `count` files, a quarter of them large (16 MiB: several S3 parts, seconds of copying in all) among small ones. */
+function makeTree(count: number): { tree: string; expected: Map<string, string> } {
   const tree = dir();
   const expected = new Map<string, string>();
-  for (let i = 0; i < 80; i++) {
-    // 20 large files (16 MiB: several S3 parts, seconds of copying in all) among small ones
+  for (let i = 0; i < count; i++) {
     const data = crypto.randomBytes(i % 4 === 0 ? 16 * 1024 * 1024 + i : 48 * 1024 + i);
-    const name = `d${i % 4}/f${String(i).padStart(2, '0')}.bin`;
+    const name = `d${i % 4}/f${String(i).padStart(3, '0')}.bin`;
     fs.mkdirSync(path.join(tree, path.dirname(name)), { recursive: true });
     fs.writeFileSync(path.join(tree, name), data);
     expected.set(name, crypto.createHash('md5').update(data).digest('hex'));
@@ -96,10 +96,12 @@ async function killRepeatedly(dataDir: string, executionId: string, overrides: o
   let progressed = 0;
   let before = new Set<string>();
   for (let run = 0; run < 12; run++) {
-    // a random moment: a delay, or a few files done past what is already verified (a few only:
-    // local copies are fast, and a run that reaches the end is a run that was not killed midway)
-    const delay = Math.floor(Math.random() * 1200);
-    const files = before.size + 1 + Math.floor(Math.random() * 4);
+    // a random moment: every fourth run a delay after the start (during the resume itself, or the
+    // first copies), the others a little after a few more files are copied (before or after their
+    // commit, every 100 ms). Not a larger step: all the files are copied at once, and a run that
+    // reaches the end was not killed midway.
+    const delay = run % 4 === 0 ? Math.floor(Math.random() * 1200) : 10_000;
+    const files = before.size + 1 + Math.floor(Math.random() * 3);
     kills.push(delay);
     const out = await runChild(dataDir, executionId, overrides, { ms: delay, files });
     if (!out.includes('done')) midway++;
@@ -134,7 +136,8 @@ async function expectComplete(dataDir: string, executionId: string, overrides: o
 
 describe('an execution killed with SIGKILL at random points', () => {
   it('into local storage: resumes each time, ends complete and verified, nothing duplicated or copied twice', async () => {
-    const { tree, expected } = makeTree();
+    // twice the files of the S3 case: local copies are fast, and 12 kills need somewhere to land
+    const { tree, expected } = makeTree(160);
     const { dataDir, executionId, storedDataId } = await prepare(tree, { storageCommitMs: 100 });
     const root = path.join(dataDir, 'storage', storedDataId);
     // a verified file is never rewritten: its inode (the rename of a new copy makes a new one) stays
@@ -167,7 +170,7 @@ describe('an execution killed with SIGKILL at random points', () => {
       s3QueueSize: 2,
       storageCommitMs: 100,
     };
-    const { tree, expected } = makeTree();
+    const { tree, expected } = makeTree(80);
     const { dataDir, executionId, storedDataId } = await prepare(tree, overrides);
     let seen = 0;
     await killRepeatedly(dataDir, executionId, overrides, async (before) => {
