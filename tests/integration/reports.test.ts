@@ -368,8 +368,14 @@ describe('100,000 rows', () => {
   it('export to CSV, JSON and PDF in a child process with memory bounded', async () => {
     const dataDir = tempDir('fonds-reports-100k-');
     try {
+      // a heap of 192 MB at most: an export that kept its rows would not fit and fail; without a
+      // cap V8 lets garbage pile up when the machine is busy (the PDF's RSS once grew by 190 MB in
+      // CI, 85 MB alone), which says nothing about what the export holds
       const child = (...args: string[]) => {
-        const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(repoRoot, 'tests/helpers/report-child.ts'), ...args], { encoding: 'utf8', timeout: 600_000 });
+        const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=192', '--import', 'tsx', path.join(repoRoot, 'tests/helpers/report-child.ts'), ...args], {
+          encoding: 'utf8',
+          timeout: 600_000,
+        });
         expect(r.status, r.stderr).toBe(0);
         return JSON.parse(r.stdout.trim().split('\n').pop()!);
       };
