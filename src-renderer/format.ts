@@ -1,3 +1,5 @@
+import type { OutboxItem } from '../src-shared/api';
+
 /** Human-readable sizes, rates and durations. */
 export function bytes(n: number): string {
   if (!Number.isFinite(n)) return '–';
@@ -56,3 +58,6 @@ export function layoutJson(text: string, indent: number): string {
   }
   return out;
 }
+
+/** The badge class of an outbox message's status (Messages → Outbox, a waiting patch request). */
+export const outboxStatusClass = (s: OutboxItem['status']): string => ({ pending: 'busy', sending: 'busy', sent: 'ok', cancelled: 'idle', failed: 'bad' })[s];
