@@ -67,6 +67,15 @@ export function productUrn(tenant: string, uuid: string, version = 1): string {
 /** Properties nested deeper than this are refused (they would only exhaust the stack). */
 export const MAX_PROPERTY_DEPTH = 64;
 
+/**
+ * Writes `key` as an own property of a JSON object built from untrusted input: `__proto__` stays
+ * a plain key (as JSON.parse makes it) and never reaches a prototype; other keys are a plain write.
+ */
+export function putJsonKey(o: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
 /** The deepest nesting of objects and arrays in a JSON value (0 for a scalar); past MAX_PROPERTY_DEPTH it stops counting. */
 export function jsonDepth(value: unknown): number {
   // recursion stops one level past the limit, so a hostile depth cannot exhaust the stack; no

@@ -13,6 +13,7 @@ import {
   RequestStates,
   parseIsoDateTime,
   patchBodySchema,
+  putJsonKey,
   type ComposedPatch,
   type FeatureFile,
   type FileUpdateMode,
@@ -360,10 +361,7 @@ export function jsonSafe(value: unknown, depth = 0): unknown {
     for (const k in value) {
       if (!Object.prototype.hasOwnProperty.call(value, k)) continue;
       if (++n > 200) break;
-      const v = jsonSafe((value as Record<string, unknown>)[k], depth + 1);
-      // a key such as `__proto__` must stay a plain key
-      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-      else out[k] = v;
+      putJsonKey(out, k, jsonSafe((value as Record<string, unknown>)[k], depth + 1));
     }
     return out;
   }

@@ -2,7 +2,7 @@
  * Patch semantics (seed 001): the properties supplied are deep-merged into the product's, nothing
  * else changes; files are appended to, or replace, the product's set.
  */
-import type { FeatureFile, FileUpdateMode } from '../../../src-shared/domain/product';
+import { putJsonKey, type FeatureFile, type FileUpdateMode } from '../../../src-shared/domain/product';
 
 type Json = Record<string, unknown>;
 
@@ -11,10 +11,6 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** Own property only: a key such as `__proto__` must never reach Object.prototype. */
 function own(o: Json, key: string): unknown {
   return Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
-}
-function put(o: Json, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
-  else o[key] = value;
 }
 
 export interface MergeResult {
@@ -32,17 +28,17 @@ export function mergeProperties(target: Json, patch: Json, limit = 50): MergeRes
   const changed: string[] = [];
   const merge = (base: Json, p: Json, prefix: string, track = true): Json => {
     const out: Json = {};
-    for (const k of Object.keys(base)) put(out, k, own(base, k));
+    for (const k of Object.keys(base)) putJsonKey(out, k, own(base, k));
     for (const k of Object.keys(p)) {
       const v = own(p, k);
       const current = own(base, k);
       const path = prefix ? `${prefix}.${k}` : k;
-      if (isObject(v) && isObject(current)) put(out, k, merge(current, v, path, track));
+      if (isObject(v) && isObject(current)) putJsonKey(out, k, merge(current, v, path, track));
       else {
         if (track && (!Object.prototype.hasOwnProperty.call(base, k) || JSON.stringify(current) !== JSON.stringify(v))) {
           if (changed.length < limit) changed.push(path);
         }
-        put(out, k, isObject(v) ? merge({}, v, path, false) : v);
+        putJsonKey(out, k, isObject(v) ? merge({}, v, path, false) : v);
       }
     }
     return out;
