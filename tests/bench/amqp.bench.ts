@@ -321,26 +321,26 @@ async function main(): Promise<void> {
   const bare: number[] = [];
   const bare2: number[] = [];
   const fonds: number[] = [];
+  const show = (round: number, who: string, o: Outcome) =>
+    console.log(
+      `  round ${round + 1}: ${who.padEnd(9)} ${o.rate.toFixed(0)} requests/s (${o.seconds.toFixed(2)} s, CPU a request: main thread ${o.busyUs.toFixed(0)} µs, broker ${o.brokerUs?.toFixed(0) ?? '?'} µs)`,
+    );
   for (let round = 0; round < ROUNDS; round++) {
-    if (FONDS_ONLY) {
-      const f = await fondsRound(round);
-      fonds.push(f.rate);
-      console.log(`  round ${round + 1}: fonds     ${f.rate.toFixed(0)} requests/s (${f.seconds.toFixed(2)} s, CPU a request: main thread ${f.busyUs.toFixed(0)} µs, broker ${f.brokerUs?.toFixed(0) ?? '?'} µs)`);
-      continue;
+    if (!FONDS_ONLY) {
+      const bareReqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
+      const b = await bareRound(bareReqs, like);
+      check('bare', b, bareReqs);
+      bare.push(b.rate);
+      show(round, 'bare loop', b);
+      const b2Reqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
+      const b2 = await bareRound(b2Reqs, like, true);
+      check('bare, GRANTED + SUCCESS', b2, b2Reqs, 'GRANTED');
+      bare2.push(b2.rate);
+      show(round, 'bare loop, 2 answers', b2);
     }
-    const bareReqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
-    const b = await bareRound(bareReqs, like);
-    check('bare', b, bareReqs);
-    bare.push(b.rate);
-    console.log(`  round ${round + 1}: bare loop ${b.rate.toFixed(0)} requests/s (${b.seconds.toFixed(2)} s, CPU a request: main thread ${b.busyUs.toFixed(0)} µs, broker ${b.brokerUs?.toFixed(0) ?? '?'} µs)`);
-    const b2Reqs = requests(Array.from({ length: PRODUCTS }, () => productUrn(TENANT, randomUUID())));
-    const b2 = await bareRound(b2Reqs, like, true);
-    check('bare, GRANTED + SUCCESS', b2, b2Reqs, 'GRANTED');
-    bare2.push(b2.rate);
-    console.log(`  round ${round + 1}: bare loop, 2 answers ${b2.rate.toFixed(0)} requests/s (${b2.seconds.toFixed(2)} s, CPU a request: main thread ${b2.busyUs.toFixed(0)} µs, broker ${b2.brokerUs?.toFixed(0) ?? '?'} µs)`);
     const f = await fondsRound(round);
     fonds.push(f.rate);
-    console.log(`  round ${round + 1}: fonds     ${f.rate.toFixed(0)} requests/s (${f.seconds.toFixed(2)} s, CPU a request: main thread ${f.busyUs.toFixed(0)} µs, broker ${f.brokerUs?.toFixed(0) ?? '?'} µs)`);
+    show(round, 'fonds', f);
   }
   if (FONDS_ONLY) {
     console.log(`fonds alone (FONDS_BENCH_FONDS_ONLY, no reference run, no ratio): ${Math.max(...fonds).toFixed(0)} requests/s`);
