@@ -7,7 +7,19 @@
  * and result are the `LoadInput` and `LoadResult` of amqp.bench.ts.
  */
 import { connect } from 'amqplib';
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+
+/** this thread's CPU time in ms, from /proc (Linux; undefined elsewhere) */
+function threadCpuMs() {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 async function run({ broker, vhost, exchanges, properties, requests, timeoutMs }) {
   const conn = await connect({ hostname: broker.host, port: broker.port, username: broker.user, password: broker.password, vhost });
@@ -61,4 +73,8 @@ async function run({ broker, vhost, exchanges, properties, requests, timeoutMs }
   }
 }
 
-void run(workerData).then((r) => parentPort.postMessage(r));
+// the thread's whole CPU time, its start included (as the main thread's figure includes it)
+void run(workerData).then((r) => {
+  const cpuMs = threadCpuMs();
+  parentPort.postMessage(cpuMs !== undefined ? { ...r, cpuMs } : r);
+});

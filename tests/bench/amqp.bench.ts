@@ -17,6 +17,13 @@
  * (FONDS_AMQP_PREFETCH…) apply to Fonds. Every answer is checked (one SUCCESS per request, nothing
  * else but GRANTED), and for Fonds every request was applied exactly once (one `patched` event per
  * request id, each product carrying the values of its own requests).
+ *
+ * Each round also says where the machine's CPU went (Linux, from /proc), in µs a request: this
+ * process's main thread (what is measured), the broker (beam.smp, when it runs here), the load
+ * generator's thread (it reports its own), the process's other threads (V8's GC and compiler
+ * helpers, SQLite's checkpointer), and the CPU left idle (cores × elapsed time, less all that):
+ * a loop that keeps the machine busy shows an idle near zero, one that waits on the broker (or
+ * makes it wait) does not.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -89,6 +96,8 @@ function cpuMs(statFile: string): number | undefined {
   }
 }
 const mainThreadCpu = () => cpuMs(`/proc/self/task/${process.pid}/stat`);
+/** every thread of this process: the main thread, the load generator, V8's GC and compiler helpers, SQLite's checkpointer */
+const processCpu = () => cpuMs('/proc/self/stat');
 /** the local broker's Erlang VM, when it runs on this machine */
 const brokerPid = (() => {
   try {
@@ -130,6 +139,16 @@ interface Outcome {
   busyUs: number;
   /** the broker's CPU time per request, in µs (when it runs here) */
   brokerUs?: number;
+  /** the load generator's thread (publishing the requests, reading the answers), per request, in µs (Linux) */
+  loadUs?: number;
+  /** the other threads of this process (V8's GC and compiler helpers, SQLite's checkpointer), per request, in µs (Linux) */
+  otherUs?: number;
+  /**
+   * the machine's CPU left unused per request, in µs (Linux): cores × elapsed time, less all the
+   * above. The CPU figures also count the load generator's start and end, outside the clock: a
+   * loop that keeps every core busy shows a few µs below zero.
+   */
+  idleUs?: number;
 }
 
 /** What amqp-load.mjs (the load generator, a worker thread) is given. */
@@ -146,6 +165,8 @@ interface LoadInput {
 /** What it answers. */
 interface LoadResult {
   seconds?: number;
+  /** the load generator's own CPU time, in ms (Linux) */
+  cpuMs?: number;
   /** answers seen, by state */
   states: Array<[string, number]>;
   success: number;
@@ -170,6 +191,7 @@ async function drive(vhost: string, reqs: Request[], timeoutMs: number): Promise
   await brokerQuiet();
   const elu = performance.eventLoopUtilization();
   const cpu0 = mainThreadCpu();
+  const all0 = processCpu();
   const broker0 = brokerCpu();
   const worker = new Worker(new URL('./amqp-load.mjs', import.meta.url), { workerData: input });
   const r = await new Promise<LoadResult>((resolve, reject) => {
@@ -178,12 +200,29 @@ async function drive(vhost: string, reqs: Request[], timeoutMs: number): Promise
     worker.once('exit', (code) => reject(new Error(`the load generator exited (${code}) without a result`)));
   });
   const cpu1 = mainThreadCpu();
+  const all1 = processCpu();
   const broker1 = brokerCpu();
   const busyUs = ((cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : performance.eventLoopUtilization(elu).active) * 1000) / reqs.length;
   const brokerUs = broker0 !== undefined && broker1 !== undefined ? ((broker1 - broker0) * 1000) / reqs.length : undefined;
+  const loadUs = r.cpuMs !== undefined ? (r.cpuMs * 1000) / reqs.length : undefined;
+  const otherUs =
+    all0 !== undefined && all1 !== undefined && cpu0 !== undefined && cpu1 !== undefined && loadUs !== undefined ? ((all1 - all0 - (cpu1 - cpu0)) * 1000) / reqs.length - loadUs : undefined;
   await worker.terminate();
   if (r.error || r.seconds === undefined) throw new Error(`load generator on ${vhost}: ${r.error ?? 'no timing'}`);
-  return { seconds: r.seconds, rate: reqs.length / r.seconds, busyUs, ...(brokerUs !== undefined ? { brokerUs } : {}), received: { states: new Map(r.states), success: r.success, duplicates: r.duplicates } };
+  const idleUs =
+    brokerUs !== undefined && otherUs !== undefined && loadUs !== undefined
+      ? (r.seconds * 1e6 * os.availableParallelism()) / reqs.length - busyUs - brokerUs - loadUs - otherUs
+      : undefined;
+  return {
+    seconds: r.seconds,
+    rate: reqs.length / r.seconds,
+    busyUs,
+    ...(brokerUs !== undefined ? { brokerUs } : {}),
+    ...(loadUs !== undefined ? { loadUs } : {}),
+    ...(otherUs !== undefined ? { otherUs } : {}),
+    ...(idleUs !== undefined ? { idleUs } : {}),
+    received: { states: new Map(r.states), success: r.success, duplicates: r.duplicates },
+  };
 }
 
 /**
@@ -321,9 +360,10 @@ async function main(): Promise<void> {
   const bare: number[] = [];
   const bare2: number[] = [];
   const fonds: number[] = [];
+  const us = (v: number | undefined) => v?.toFixed(0) ?? '?';
   const show = (round: number, who: string, o: Outcome) =>
     console.log(
-      `  round ${round + 1}: ${who.padEnd(9)} ${o.rate.toFixed(0)} requests/s (${o.seconds.toFixed(2)} s, CPU a request: main thread ${o.busyUs.toFixed(0)} µs, broker ${o.brokerUs?.toFixed(0) ?? '?'} µs)`,
+      `  round ${round + 1}: ${who.padEnd(9)} ${o.rate.toFixed(0)} requests/s (${o.seconds.toFixed(2)} s, CPU µs a request: main thread ${us(o.busyUs)}, broker ${us(o.brokerUs)}, load generator ${us(o.loadUs)}, V8 helpers ${us(o.otherUs)}, idle ${us(o.idleUs)})`,
     );
   for (let round = 0; round < ROUNDS; round++) {
     if (!FONDS_ONLY) {
