@@ -363,7 +363,7 @@ async function main(): Promise<void> {
   const us = (v: number | undefined) => v?.toFixed(0) ?? '?';
   const show = (round: number, who: string, o: Outcome) =>
     console.log(
-      `  round ${round + 1}: ${who.padEnd(9)} ${o.rate.toFixed(0)} requests/s (${o.seconds.toFixed(2)} s, CPU µs a request: main thread ${us(o.busyUs)}, broker ${us(o.brokerUs)}, load generator ${us(o.loadUs)}, V8 helpers ${us(o.otherUs)}, idle ${us(o.idleUs)})`,
+      `  round ${round + 1}: ${who.padEnd(9)} ${o.rate.toFixed(0)} requests/s (${o.seconds.toFixed(2)} s, CPU µs a request: main thread ${us(o.busyUs)}, broker ${us(o.brokerUs)}, load generator ${us(o.loadUs)}, other threads ${us(o.otherUs)}, idle ${us(o.idleUs)})`,
     );
   for (let round = 0; round < ROUNDS; round++) {
     if (!FONDS_ONLY) {
