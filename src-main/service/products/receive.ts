@@ -47,7 +47,7 @@ interface Patch {
   acknowledgedRecipient?: string;
 }
 
-export function createCatalogue(deps: Deps, amqp: Amqp) {
+export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>) {
   const { store, config } = deps;
   const db = store.db;
   const selectProduct = db.prepare('SELECT * FROM products WHERE urn = ?');
