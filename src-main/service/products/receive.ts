@@ -50,14 +50,36 @@ interface Patch {
 export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>) {
   const { store, config } = deps;
   const db = store.db;
-  const selectProduct = db.prepare('SELECT * FROM products WHERE urn = ?');
+  /** what a patch reads of its product */
+  type ProductState = Pick<ProductRow, 'tenant' | 'properties' | 'files' | 'acknowledged_by'>;
+  const selectProduct = db.prepare('SELECT tenant, properties, files, acknowledged_by FROM products WHERE urn = ?');
   const selectPatch = db.prepare('SELECT * FROM patch_requests WHERE key = ?');
-  const insertPatch = db.prepare(
+  // positional parameters, in the order of PatchInsert (binding by name costs a lookup a parameter)
+  const insertPatchStmt = db.prepare(
     `INSERT INTO patch_requests (key, direction, request_id, tenant, owner, urn, state, errors, priority, file_update_mode, request_date, run_at,
                                  acknowledged_recipient, headers, body, body_sha256, created_at, updated_at)
-     VALUES (@key, 'received', @requestId, @tenant, @owner, @urn, @state, @errors, @priority, @mode, @requestDate, @runAt,
-             @recipient, @headers, @body, @sha, @now, @now)`,
+     VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  interface PatchInsert {
+    key: string;
+    requestId: string;
+    tenant: string;
+    owner: string;
+    urn: string | null;
+    state: RequestState;
+    errors: string;
+    priority: PriorityLevel;
+    mode: FileUpdateMode | null;
+    requestDate: string | null;
+    runAt: string | null;
+    recipient: string | null;
+    headers: string;
+    body: string;
+    sha: string;
+    now: string;
+  }
+  const insertPatch = (r: PatchInsert) =>
+    insertPatchStmt.run(r.key, r.requestId, r.tenant, r.owner, r.urn, r.state, r.errors, r.priority, r.mode, r.requestDate, r.runAt, r.recipient, r.headers, r.body, r.sha, r.now, r.now);
   const updatePatch = db.prepare('UPDATE patch_requests SET state = ?, errors = ?, updated_at = ? WHERE key = ?');
   const updateProduct = db.prepare('UPDATE products SET properties = ?, files = ?, acknowledged_by = ?, updated_at = ? WHERE urn = ?');
 
@@ -84,8 +106,8 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
    * Applies a granted patch to its product (the product and its events): SUCCESS, or ERROR with
    * the reason. The request's own state is the caller's to record.
    */
-  function apply(tx: Tx, p: Patch, current?: ProductRow): { state: 'SUCCESS' | 'ERROR'; errors: string[] } {
-    const row = current ?? (selectProduct.get(p.urn) as ProductRow | undefined);
+  function apply(tx: Tx, p: Patch, current?: ProductState): { state: 'SUCCESS' | 'ERROR'; errors: string[] } {
+    const row = current ?? (selectProduct.get(p.urn) as ProductState | undefined);
     if (!row || row.tenant !== p.tenant) {
       return { state: 'ERROR', errors: [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`] };
     }
@@ -174,7 +196,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     const headers = JSON.stringify(jsonSafe(msg.properties.headers ?? {}));
     const t = nowIso();
     if (parsed.kind === 'denied') {
-      insertPatch.run({
+      insertPatch({
         key,
         requestId: parsed.requestId,
         tenant: parsed.tenant ?? '',
@@ -198,7 +220,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     }
 
     const r = parsed.request;
-    const product = selectProduct.get(r.urn) as ProductRow | undefined;
+    const product = selectProduct.get(r.urn) as ProductState | undefined;
     const refusal = !product
       ? `feature.urn: no product ${r.urn} in this catalogue`
       : product.tenant !== r.tenant
@@ -206,7 +228,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         : undefined;
     const delayed = r.runAt && r.runAt.getTime() > now.getTime() ? r.runAt : undefined;
     const insert = (state: RequestState, errors: string[]) =>
-      insertPatch.run({
+      insertPatch({
         key,
         requestId: r.requestId,
         tenant: r.tenant,
