@@ -14,6 +14,10 @@
  * after step is write amplification (index entries spread over random pages, each dirty page
  * written whole at every commit), which the AMQP benchmark, on a fresh catalogue each round,
  * cannot show.
+ *
+ * FONDS_BENCH_STATEMENTS=1 also times every SQLite statement (run, get, all: each call wrapped
+ * in a clock) and prints, after the steps, the 12 that took longest: where a request's time goes,
+ * statement by statement (the wrapping adds ~1 µs a call).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -34,6 +38,29 @@ const STEPS = Number(process.env.FONDS_BENCH_STEPS ?? 6);
 const PRODUCTS = 1_000;
 const TENANT = 'project1';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fonds-bench-catalogue-'));
+
+/** FONDS_BENCH_STATEMENTS=1: time spent in each statement, by its SQL */
+const statements = new Map<string, { calls: number; ms: number }>();
+if (process.env.FONDS_BENCH_STATEMENTS === '1') {
+  const probe = new Database(':memory:');
+  const proto = Object.getPrototypeOf(probe.prepare('SELECT 1')) as Record<'run' | 'get' | 'all', (...args: unknown[]) => unknown>;
+  probe.close();
+  for (const method of ['run', 'get', 'all'] as const) {
+    const original = proto[method];
+    proto[method] = function (this: Database.Statement, ...args: unknown[]) {
+      const t0 = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        const sql = this.source.replace(/\s+/g, ' ').slice(0, 90);
+        const s = statements.get(sql) ?? { calls: 0, ms: 0 };
+        s.calls++;
+        s.ms += performance.now() - t0;
+        statements.set(sql, s);
+      }
+    };
+  }
+}
 
 /** CPU time (ms) of the calling thread (Linux); undefined elsewhere */
 function threadCpuMs(): number | undefined {
@@ -147,6 +174,12 @@ async function main(): Promise<void> {
     const success = db.prepare(`SELECT count(*) FROM patch_requests WHERE direction = 'received' AND state = 'SUCCESS'`).pluck().get() as number;
     if (success !== STEPS * N) throw new Error(`fonds: ${success} requests in SUCCESS for ${STEPS * N}`);
     console.log(`checked: ${success} requests applied (SUCCESS); fonds' WAL KiB a request by catalogue size: ${rows.join(' ')}`);
+    if (statements.size) {
+      console.log('statements (both sides, setup included), longest first:');
+      for (const [sql, t] of [...statements].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) {
+        console.log(`  ${t.ms.toFixed(0).padStart(6)} ms ${String(t.calls).padStart(7)} calls ${((t.ms * 1000) / t.calls).toFixed(1).padStart(7)} µs  ${sql}`);
+      }
+    }
   } finally {
     bare.db.close();
     await service.close();
