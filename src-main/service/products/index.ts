@@ -8,7 +8,7 @@ import { FondsError } from '../../../src-shared/errors';
 import type { Amqp } from '../amqp';
 import { consumeInWindows, type WindowConsumer } from '../amqp/consumer';
 import type { Capability, Deps } from '../capability';
-import { nowIso } from '../db/store';
+import { nowIso, tailEquals } from '../db/store';
 import { createAnswerBinding } from './answers';
 import { PATCH_JOB, createCatalogue } from './receive';
 import { createClient } from './send';
@@ -79,7 +79,7 @@ export function createProducts(deps: Deps, amqp: Amqp): Capability {
       'products.get': ({ urn }) => getProduct(db, urn),
       'products.create': (input) => create(input),
       'products.timeline': ({ urn, offset, limit }) => {
-        const known = db.prepare('SELECT 1 FROM products WHERE urn = ? UNION ALL SELECT 1 FROM patch_requests WHERE urn = ? LIMIT 1').get(urn, urn);
+        const known = db.prepare(`SELECT 1 FROM products WHERE urn = @urn UNION ALL SELECT 1 FROM patch_requests WHERE ${tailEquals('urn', '@urn')} LIMIT 1`).get({ urn });
         if (!known) throw new FondsError('NOT_FOUND', `Product ${urn} does not exist and no patch request names it.`, { urn });
         return productTimeline(db, urn, offset, limit);
       },

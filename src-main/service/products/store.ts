@@ -3,7 +3,7 @@ import type { FondsEvent, Page } from '../../../src-shared/api';
 import type { FeatureFile, PatchDirection, PatchRequest, PatchState, Product, ProductSummary } from '../../../src-shared/domain/product';
 import { FondsError } from '../../../src-shared/errors';
 import type { DB } from '../db/database';
-import { eventsOfObject, rowToEvent } from '../db/store';
+import { eventsOfObject, rowToEvent, tailEquals } from '../db/store';
 
 export interface ProductRow {
   urn: string;
@@ -53,8 +53,8 @@ export function getProductRow(db: DB, urn: string): ProductRow {
 
 export function rowToProduct(db: DB, r: ProductRow): Product {
   const counts = db
-    .prepare(`SELECT sum(direction = 'received') AS received, sum(direction = 'sent') AS sent FROM patch_requests WHERE urn = ?`)
-    .get(r.urn) as { received: number | null; sent: number | null };
+    .prepare(`SELECT sum(direction = 'received') AS received, sum(direction = 'sent') AS sent FROM patch_requests WHERE ${tailEquals('urn', '@urn')}`)
+    .get({ urn: r.urn }) as { received: number | null; sent: number | null };
   return {
     urn: r.urn,
     tenant: r.tenant,
@@ -99,7 +99,7 @@ export function listProducts(db: DB, q: string | undefined, tenant: string | und
                         -- as rowToPatch: a request cancelled in the outbox before it went out
                         'state', CASE WHEN r.direction = 'sent' AND r.state = 'QUEUED' AND o.status = 'cancelled' THEN 'CANCELLED' ELSE r.state END,
                         'at', r.updated_at)
-                 FROM patch_requests r LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.urn = p.urn ORDER BY r.updated_at DESC LIMIT 1) AS last_patch
+                 FROM patch_requests r LEFT JOIN outbox o ON o.id = r.outbox_id WHERE ${tailEquals('r.urn', 'p.urn')} ORDER BY r.updated_at DESC LIMIT 1) AS last_patch
        FROM products p ${w} ORDER BY p.updated_at DESC, p.urn LIMIT ? OFFSET ?`,
     )
     .all(...args, limit, offset) as Array<{
@@ -175,8 +175,8 @@ export function listPatches(db: DB, f: PatchFilter, offset: number, limit: numbe
     args.push(f.direction);
   }
   if (f.urn) {
-    where.push('p.urn = ?');
-    args.push(f.urn);
+    where.push(`substr(p.urn, -16) = substr(?, -16) AND p.urn = ?`); // tailEquals, with its value bound twice
+    args.push(f.urn, f.urn);
   }
   if (f.state === 'CANCELLED') where.push(`p.state = 'QUEUED' AND o.status = 'cancelled'`);
   else if (f.state === 'QUEUED') where.push(`p.state = 'QUEUED' AND coalesce(o.status, '') <> 'cancelled'`);
@@ -202,7 +202,7 @@ export function listPatches(db: DB, f: PatchFilter, offset: number, limit: numbe
 export function productTimeline(db: DB, urn: string, offset: number, limit: number): Page<FondsEvent> {
   const union = `SELECT e.* FROM events e WHERE ${eventsOfObject("'product'", '@urn', 'e.')}
                  UNION ALL
-                 SELECT e.* FROM patch_requests p JOIN events e ON ${eventsOfObject("'patch_request'", 'p.key', 'e.')} WHERE p.urn = @urn`;
+                 SELECT e.* FROM patch_requests p JOIN events e ON ${eventsOfObject("'patch_request'", 'p.key', 'e.')} WHERE ${tailEquals('p.urn', '@urn')}`;
   const total = db.prepare(`SELECT count(*) FROM (${union})`).pluck().get({ urn }) as number;
   const rows = db.prepare(`${union} ORDER BY seq DESC LIMIT @limit OFFSET @offset`).all({ urn, limit, offset }) as Parameters<typeof rowToEvent>[0][];
   return { items: rows.map(rowToEvent), total, offset };
