@@ -82,6 +82,9 @@ describe('a product’s patch requests', () => {
     const db = open();
     seed(db);
     expect(plan(db, `SELECT count(*) FROM patch_requests WHERE ${tailEquals('urn', '@urn')}`, { urn: A })).toContain('patch_requests_urn_tail');
+    expect(plan(db, `SELECT * FROM patch_requests p WHERE p.direction = ? AND ${tailEquals('p.urn', '?')} ORDER BY p.created_at DESC`, ['received', A, A])).toContain(
+      'patch_requests_urn_tail',
+    );
     expect(
       plan(db, `SELECT p.urn, (SELECT r.request_id FROM patch_requests r WHERE ${tailEquals('r.urn', 'p.urn')} ORDER BY r.updated_at DESC LIMIT 1) FROM products p`, []),
     ).toContain('patch_requests_urn_tail');

@@ -263,7 +263,8 @@ export function rowToEvent(r: EventRow): FondsEvent {
  * The SQL condition `column = value` written for an index on `substr(column, -16)`: SQLite uses an
  * expression index only for the very same expression, so the condition names the tails first,
  * then the whole values sort out those that share a tail. `column` and `value` are SQL expressions
- * (a column, a named parameter, a column of a joined table); a positional `?` would be bound twice.
+ * (a column, a named parameter, a column of a joined table); the value appears twice, so a
+ * positional `?` is bound twice.
  * Such an index takes an entry of ~25 bytes where the value itself may be ~90 (ids and URNs are
  * mostly random: every entry lands on a random page, so a smaller index means fewer pages written
  * at each commit).

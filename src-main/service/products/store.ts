@@ -175,8 +175,8 @@ export function listPatches(db: DB, f: PatchFilter, offset: number, limit: numbe
     args.push(f.direction);
   }
   if (f.urn) {
-    where.push(`substr(p.urn, -16) = substr(?, -16) AND p.urn = ?`); // tailEquals, with its value bound twice
-    args.push(f.urn, f.urn);
+    where.push(tailEquals('p.urn', '?'));
+    args.push(f.urn, f.urn); // the value appears twice
   }
   if (f.state === 'CANCELLED') where.push(`p.state = 'QUEUED' AND o.status = 'cancelled'`);
   else if (f.state === 'QUEUED') where.push(`p.state = 'QUEUED' AND coalesce(o.status, '') <> 'cancelled'`);
