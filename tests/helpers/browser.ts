@@ -39,7 +39,16 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
   const until = Date.now() + 30_000;
   let m: RegExpExecArray | null = null;
   while (!(m = /Open:\s+(http:\/\/[^/]+)\/#token=(\S+)/.exec(output))) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`fonds serve did not start:\n${output}`);
+    if (child.exitCode !== null || Date.now() > until) {
+      // nothing left behind: a serve that did not come up (no built renderer, a port problem) is stopped
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      const hint = /no built renderer/.test(output) ? '\n(the e2e tests drive the built renderer: `npm run build` first; `npm test` does)' : '';
+      throw new Error(`fonds serve did not start:\n${output}${hint}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
