@@ -7,19 +7,11 @@
  * and result are the `LoadInput` and `LoadResult` of amqp.bench.ts.
  */
 import { connect } from 'amqplib';
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { cpuMs } from './proc-cpu.mjs';
 
-/** this thread's CPU time in ms, from /proc (Linux; undefined elsewhere) */
-function threadCpuMs() {
-  try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
-}
+/** this thread's CPU time in ms (Linux; undefined elsewhere) */
+const threadCpuMs = () => cpuMs('/proc/thread-self/stat');
 
 async function run({ broker, vhost, exchanges, properties, requests, timeoutMs }) {
   const conn = await connect({ hostname: broker.host, port: broker.port, username: broker.user, password: broker.password, vhost });

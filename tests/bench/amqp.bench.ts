@@ -32,6 +32,7 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { cpuMs } from './proc-cpu.mjs';
 import { createService, type Service } from '../../src-main/service';
 import { PUBLISH_PROPERTIES, requestEvent } from '../../src-main/service/amqp/regards';
 import { queueNames } from '../../src-main/service/amqp/topology';
@@ -85,16 +86,6 @@ function requests(urns: string[]): Request[] {
   });
 }
 
-/** CPU time (ms) of a process or thread from /proc (Linux); undefined elsewhere */
-function cpuMs(statFile: string): number | undefined {
-  try {
-    const stat = fs.readFileSync(statFile, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
-  } catch {
-    return undefined;
-  }
-}
 const mainThreadCpu = () => cpuMs(`/proc/self/task/${process.pid}/stat`);
 /** every thread of this process: the main thread, the load generator, V8's GC and compiler helpers, SQLite's checkpointer */
 const processCpu = () => cpuMs('/proc/self/stat');

@@ -32,6 +32,7 @@ import { loadConfig } from '../../src-main/service/config';
 import { openDatabase } from '../../src-main/service/db/database';
 import { createCatalogue } from '../../src-main/service/products/receive';
 import { REGARDS, productUrn } from '../../src-shared/domain/product';
+import { cpuMs } from './proc-cpu.mjs';
 
 const N = Number(process.env.FONDS_BENCH_REQUESTS ?? 10_000);
 const STEPS = Number(process.env.FONDS_BENCH_STEPS ?? 6);
@@ -63,15 +64,7 @@ if (process.env.FONDS_BENCH_STATEMENTS === '1') {
 }
 
 /** CPU time (ms) of the calling thread (Linux); undefined elsewhere */
-function threadCpuMs(): number | undefined {
-  try {
-    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
-}
+const threadCpuMs = () => cpuMs('/proc/thread-self/stat');
 
 /** One step's requests as the consumer delivers them: request i patches product i % PRODUCTS. */
 function deliveries(urns: string[], step: number): ConsumeMessage[] {

@@ -1,0 +1,2 @@
+/** See proc-cpu.mjs. */
+export function cpuMs(statFile: string): number | undefined;
