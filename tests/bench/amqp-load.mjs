@@ -8,10 +8,7 @@
  */
 import { connect } from 'amqplib';
 import { parentPort, workerData } from 'node:worker_threads';
-import { cpuMs } from './proc-cpu.mjs';
-
-/** this thread's CPU time in ms (Linux; undefined elsewhere) */
-const threadCpuMs = () => cpuMs('/proc/thread-self/stat');
+import { threadCpuMs } from './proc-cpu.mjs';
 
 async function run({ broker, vhost, exchanges, properties, requests, timeoutMs }) {
   const conn = await connect({ hostname: broker.host, port: broker.port, username: broker.user, password: broker.password, vhost });

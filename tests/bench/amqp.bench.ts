@@ -32,6 +32,7 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { BENCH_TENANT, patchRequest } from './patch-requests';
 import { cpuMs } from './proc-cpu.mjs';
 import { createService, type Service } from '../../src-main/service';
 import { PUBLISH_PROPERTIES, requestEvent } from '../../src-main/service/amqp/regards';
@@ -49,8 +50,7 @@ const PRODUCTS = Math.min(N, Number(process.env.FONDS_BENCH_PRODUCTS ?? 1_000));
 const ROUNDS = Number(process.env.FONDS_BENCH_ROUNDS ?? 3);
 /** Fonds' rounds alone, for profiling (node --cpu-prof): no reference, no ratio */
 const FONDS_ONLY = process.env.FONDS_BENCH_FONDS_ONLY === '1';
-const TENANT = 'project1';
-const OWNER = 'bench';
+const TENANT = BENCH_TENANT;
 const tag = `${process.pid}-${randomUUID().slice(0, 6)}`;
 const VHOST = `fonds-bench-amqp-${tag}`;
 const BARE_VHOST = `fonds-bench-amqp-bare-${tag}`;
@@ -72,17 +72,7 @@ function requests(urns: string[]): Request[] {
     const requestId = randomUUID();
     const urn = urns[i % urns.length];
     const key = `k${Math.floor(i / urns.length)}`;
-    const body = JSON.stringify({
-      metadata: { storages: [], priority: 'NORMAL' },
-      feature: { urn, properties: { file_characterization: { invalidation_date: date, valid: false }, bench: { [key]: requestId } } },
-    });
-    return {
-      requestId,
-      urn,
-      key,
-      headers: { [REGARDS.headers.tenant]: TENANT, [REGARDS.headers.requestId]: requestId, [REGARDS.headers.requestOwner]: OWNER },
-      body: Buffer.from(body, 'utf8'),
-    };
+    return { requestId, urn, key, ...patchRequest(urn, key, requestId, date) };
   });
 }
 

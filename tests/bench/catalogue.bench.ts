@@ -32,12 +32,13 @@ import { loadConfig } from '../../src-main/service/config';
 import { openDatabase } from '../../src-main/service/db/database';
 import { createCatalogue } from '../../src-main/service/products/receive';
 import { REGARDS, productUrn } from '../../src-shared/domain/product';
-import { cpuMs } from './proc-cpu.mjs';
+import { BENCH_TENANT, patchRequest } from './patch-requests';
+import { threadCpuMs } from './proc-cpu.mjs';
 
 const N = Number(process.env.FONDS_BENCH_REQUESTS ?? 10_000);
 const STEPS = Number(process.env.FONDS_BENCH_STEPS ?? 6);
 const PRODUCTS = 1_000;
-const TENANT = 'project1';
+const TENANT = BENCH_TENANT;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fonds-bench-catalogue-'));
 
 /** FONDS_BENCH_STATEMENTS=1: time spent in each statement, by its SQL */
@@ -63,23 +64,17 @@ if (process.env.FONDS_BENCH_STATEMENTS === '1') {
   }
 }
 
-/** CPU time (ms) of the calling thread (Linux); undefined elsewhere */
-const threadCpuMs = () => cpuMs('/proc/thread-self/stat');
-
 /** One step's requests as the consumer delivers them: request i patches product i % PRODUCTS. */
 function deliveries(urns: string[], step: number): ConsumeMessage[] {
   const date = new Date().toISOString();
   return Array.from({ length: N }, (_, i) => {
     const requestId = randomUUID();
-    const body = JSON.stringify({
-      metadata: { storages: [], priority: 'NORMAL' },
-      feature: { urn: urns[i % urns.length], properties: { file_characterization: { invalidation_date: date, valid: false }, bench: { [`k${(step + i) % 7}`]: requestId } } },
-    });
+    const { headers, body } = patchRequest(urns[i % urns.length], `k${(step + i) % 7}`, requestId, date);
     return {
-      content: Buffer.from(body, 'utf8'),
+      content: body,
       fields: { deliveryTag: i + 1, redelivered: false, exchange: REGARDS.updateRequestExchange, routingKey: '', consumerTag: 'bench' },
       properties: {
-        headers: { [REGARDS.headers.tenant]: TENANT, [REGARDS.headers.requestId]: requestId, [REGARDS.headers.requestOwner]: 'bench' },
+        headers,
         contentType: 'application/json',
         contentEncoding: 'UTF-8',
         deliveryMode: 2,

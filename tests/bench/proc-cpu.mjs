@@ -17,3 +17,6 @@ export function cpuMs(statFile) {
     return undefined;
   }
 }
+
+/** CPU time (ms) of the calling thread (Linux); undefined elsewhere */
+export const threadCpuMs = () => cpuMs('/proc/thread-self/stat');
