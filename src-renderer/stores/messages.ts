@@ -4,6 +4,7 @@ import type { FondsEvent, Message, MessageDetail, MessageFacets, OutboxItem, Pur
 import type { MessageStatus } from '../../src-shared/domain/message';
 import { call } from '../api/client';
 import { onPushed as follow } from '../api/events';
+import { actionGuards } from './guard';
 
 export interface MessageFilters {
   type: string;
@@ -32,7 +33,7 @@ export const useMessages = defineStore('messages', () => {
   const timeline = ref<FondsEvent[]>([]);
   const error = ref<string | undefined>();
   const lastRescan = ref<RescanSummary | undefined>();
-  const busy = ref(false);
+  const { act, read, busy } = actionGuards(error);
 
   const outboxStatus = ref<'' | OutboxItem['status']>('');
   const outbox = ref<OutboxItem[]>([]);
@@ -43,19 +44,6 @@ export const useMessages = defineStore('messages', () => {
   const rules = ref<PurgeRules | undefined>();
   const preview = ref<PurgeReport | undefined>();
   const lastPurge = ref<PurgeReport | undefined>();
-
-  async function guard<T>(fn: () => Promise<T>): Promise<T | undefined> {
-    error.value = undefined;
-    busy.value = true;
-    try {
-      return await fn();
-    } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
-      return undefined;
-    } finally {
-      busy.value = false;
-    }
-  }
 
   function query() {
     const f = filters.value;
@@ -77,7 +65,7 @@ export const useMessages = defineStore('messages', () => {
   }
 
   async function refresh(): Promise<void> {
-    await guard(async () => {
+    await read(async () => {
       const [f, page] = await Promise.all([call('messages.facets', {}), call('messages.list', { ...query(), limit: 1 })]);
       facets.value = f;
       total.value = page.total;
@@ -96,13 +84,13 @@ export const useMessages = defineStore('messages', () => {
     selectedId.value = id;
     detail.value = undefined;
     timeline.value = [];
-    await guard(() => loadDetail(id));
+    await read(() => loadDetail(id));
   }
 
   async function setStatus(status: MessageStatus): Promise<void> {
     const id = selectedId.value;
     if (!id) return;
-    await guard(async () => {
+    await act(async () => {
       await call('messages.setStatus', { id, status });
       await loadDetail(id);
       revision.value++;
@@ -110,48 +98,41 @@ export const useMessages = defineStore('messages', () => {
   }
 
   async function rescan(): Promise<void> {
-    const r = await guard(() => call('messages.rescan', {}));
+    const r = await act(() => call('messages.rescan', {}));
     if (r) lastRescan.value = r;
     await refresh();
   }
 
   // ---- outbox ----
   async function refreshOutbox(): Promise<void> {
-    await guard(async () => {
+    await read(async () => {
       const page = await call('outbox.list', { ...(outboxStatus.value ? { status: outboxStatus.value } : {}), limit: 500 });
       outbox.value = page.items;
       outboxTotal.value = page.total;
     });
   }
 
-  /** Reloads the list after an action, keeping the action's error (the reload's guard clears it). */
-  async function refreshOutboxAfter(): Promise<void> {
-    const refused = error.value;
-    await refreshOutbox();
-    error.value ??= refused;
-  }
-
   async function outboxAction(action: 'outbox.cancel' | 'outbox.retry' | 'outbox.sendNow', id: number): Promise<void> {
-    await guard(() => call(action, { id }));
-    await refreshOutboxAfter();
+    await act(() => call(action, { id }));
+    await refreshOutbox();
   }
 
   /** Saves a change read by `OutboxEditor` (which refuses headers or a body that are not JSON). */
   async function editOutbox(id: number, headers: Record<string, unknown>, body: string): Promise<boolean> {
-    const done = await guard(() => call('outbox.edit', { id, headers, body }));
-    await refreshOutboxAfter();
+    const done = await act(() => call('outbox.edit', { id, headers, body }));
+    await refreshOutbox();
     return done !== undefined;
   }
 
   // ---- purge: always a dry run first, then only what was shown ----
   async function loadRules(): Promise<void> {
-    const r = await guard(() => call('purge.rules', {}));
+    const r = await read(() => call('purge.rules', {}));
     if (r) rules.value = r;
   }
 
   async function dryRun(): Promise<void> {
     lastPurge.value = undefined;
-    const r = await guard(() => call('purge.run', { dryRun: true, limit: CONFIRM_IDS_MAX }));
+    const r = await act(() => call('purge.run', { dryRun: true, limit: CONFIRM_IDS_MAX }));
     preview.value = r;
   }
 
@@ -159,7 +140,7 @@ export const useMessages = defineStore('messages', () => {
     const p = preview.value;
     if (!p || p.totals.messages === 0) return;
     const complete = p.itemsOmitted === 0;
-    const r = await guard(() =>
+    const r = await act(() =>
       call('purge.run', { dryRun: false, now: p.now, ...(complete ? { ids: p.items.map((i) => i.id) } : {}), limit: CONFIRM_IDS_MAX }),
     );
     if (r) {
