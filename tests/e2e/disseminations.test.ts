@@ -9,13 +9,15 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Product } from '../../src-shared/domain/product';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { tempDir } from '../helpers/util';
 
 let app: App | undefined;
 let page: Page;
 const partner = tempDir('fonds-e2e-partner-');
 const products: Product[] = [];
+
+explainFailures(() => [app]);
 
 beforeAll(async () => {
   app = await openApp();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { tempDir, writeTree } from '../helpers/util';
 
 let app: App | undefined;
@@ -16,6 +16,8 @@ let page: Page;
 const delivery = tempDir('fonds-e2e-exec-');
 const large = tempDir('fonds-e2e-large-');
 const changing = tempDir('fonds-e2e-changing-');
+
+explainFailures(() => [app]);
 
 beforeAll(async () => {
   app = await openApp();

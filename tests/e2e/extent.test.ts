@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { seedPatchBody, tempDir, writeTree } from '../helpers/util';
 
 let app: App | undefined;
@@ -15,6 +15,8 @@ const api = <T>(name: string, input: unknown) => app!.api<T>(name, input);
 async function waitIdle(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 300 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
 }
+
+explainFailures(() => [app]);
 
 beforeAll(async () => {
   app = await openApp({ width: 1360, height: 900 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
+import { artifactsDir, explainFailures, launchChromium, startServe, type ServeProcess } from '../helpers/browser';
 import { tempDir } from '../helpers/util';
 
 let browser: Browser | undefined;
@@ -29,6 +29,8 @@ function message(id: string, type: string, date: string, status?: string, extra:
   if (status) fs.writeFileSync(path.join(dir, id, `${id}.status`), status);
   for (const [name, content] of Object.entries(extra)) fs.writeFileSync(path.join(dir, name.startsWith('/') ? name.slice(1) : path.join(id, name)), content);
 }
+
+explainFailures(() => [{ page, serve }]);
 
 beforeAll(async () => {
   browser = await launchChromium();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Execution, Upload } from '../../src-shared/api';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { tempDir, waitFor, writeTree } from '../helpers/util';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked field by field
@@ -18,6 +18,8 @@ let app: App | undefined;
 let page: Page;
 const delivery = tempDir('fonds-e2e-nb-');
 let archiveId = '';
+
+explainFailures(() => [app]);
 
 beforeAll(async () => {
   app = await openApp();

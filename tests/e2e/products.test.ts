@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGARDS, type Product } from '../../src-shared/domain/product';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { tempDir, writeTree } from '../helpers/util';
 import { RawClient, SEED_URN, amqpUrlOf, brokerAvailable, deleteVhost, ensureVhost, seedExamples } from '../helpers/regards';
 
@@ -21,6 +21,8 @@ let online: App | undefined;
 let offline: App | undefined;
 let raw: RawClient | undefined;
 let ready = false;
+
+explainFailures(() => [online, offline]);
 
 beforeAll(async () => {
   if (!e2eEnabled || !(await brokerAvailable())) return;

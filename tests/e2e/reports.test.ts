@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src-main/service/db/store';
-import { artifactsDir, e2eEnabled, openApp, type App } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App } from '../helpers/browser';
 import { RECIPIENTS, writeDisseminations, type FixtureDissemination } from '../helpers/report-fixture';
 import { tempDir } from '../helpers/util';
 
@@ -36,6 +36,8 @@ const FIXTURE: FixtureDissemination[] = Array.from({ length: 40 }, (_, i) => {
           : [{ type: 'sent', at: at(9), bytes: 1_000_000 * (i + 1), files: 1 + i, fixity: 'verified' }, ...(kind === 1 ? [{ type: 'acknowledged' as const, at: at(11), via: 'amqp' as const }] : [])],
   };
 });
+
+explainFailures(() => [app]);
 
 beforeAll(async () => {
   app = await openApp();

@@ -8,13 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactsDir, e2eEnabled, openApp, type App, type ServeProcess } from '../helpers/browser';
+import { artifactsDir, explainFailures, e2eEnabled, openApp, type App, type ServeProcess } from '../helpers/browser';
 import { fixturesDir, tempDir, writeTree } from '../helpers/util';
 
 let app: App | undefined;
 let serve: ServeProcess | undefined;
 let page: Page;
 const delivery = tempDir('fonds-e2e-delivery-');
+
+explainFailures(() => [app ?? { page, serve }]);
 
 beforeAll(async () => {
   writeTree(delivery, {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { beforeEach } from 'vitest';
 import { repoRoot, requireOrSkip, tempDir } from './util';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -22,6 +23,8 @@ export interface ServeProcess {
   token: string;
   dataDir: string;
   child: ChildProcess;
+  /** what the server printed so far (its last lines explain a failed test) */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -56,6 +59,7 @@ export async function startServe(env: Record<string, string> = {}): Promise<Serv
     token: m[2],
     dataDir,
     child,
+    output: () => output,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -110,3 +114,30 @@ export async function openApp(viewport = { width: 1360, height: 860 }, env: Reco
 
 /** True when the e2e tests must run: Chromium is here, or CI requires it. */
 export const e2eEnabled = fs.existsSync(CHROMIUM) || process.env.CI === 'true';
+
+/**
+ * When a test of this file fails, prints what a person would have seen (the page's alerts, the
+ * server's last lines) and saves a screenshot to tests/artifacts/failed-<test>.png: a CI log then
+ * says why a list stayed empty, not only that it did.
+ */
+export function explainFailures(current: () => Array<{ page?: Page; serve?: ServeProcess } | undefined>): void {
+  beforeEach(({ onTestFailed }) => {
+    onTestFailed(async ({ task }) => {
+      const lines: string[] = [];
+      for (const [i, app] of current().entries()) {
+        if (!app) continue;
+        const { page, serve } = app;
+        lines.push(`--- ${task.name}: what page ${i + 1} showed`);
+        if (page && !page.isClosed()) {
+          const alerts = await page.getByRole('alert').allTextContents().catch((e: Error) => [`(could not read the page: ${e.message})`]);
+          lines.push(alerts.length ? alerts.map((a) => `alert: ${a.trim()}`).join('\n') : '(no alert)');
+          fs.mkdirSync(artifactsDir, { recursive: true });
+          const shot = path.join(artifactsDir, `failed-${task.name.replace(/[^\w-]+/g, '-').slice(0, 80)}-${i + 1}.png`);
+          await page.screenshot({ path: shot }).then(() => lines.push(`screenshot: ${shot}`), () => undefined);
+        }
+        if (serve) lines.push(`--- fonds serve ${i + 1}, last lines`, serve.output().split('\n').slice(-20).join('\n'));
+      }
+      console.log(lines.join('\n'));
+    });
+  });
+}
