@@ -32,7 +32,7 @@ import path from 'node:path';
 import { connect } from 'amqplib';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { BENCH_TENANT, patchRequest } from './patch-requests';
+import { BENCH_TENANT as TENANT, patchRequest } from './patch-requests';
 import { cpuMs } from './proc-cpu.mjs';
 import { createService, type Service } from '../../src-main/service';
 import { PUBLISH_PROPERTIES, requestEvent } from '../../src-main/service/amqp/regards';
@@ -50,7 +50,6 @@ const PRODUCTS = Math.min(N, Number(process.env.FONDS_BENCH_PRODUCTS ?? 1_000));
 const ROUNDS = Number(process.env.FONDS_BENCH_ROUNDS ?? 3);
 /** Fonds' rounds alone, for profiling (node --cpu-prof): no reference, no ratio */
 const FONDS_ONLY = process.env.FONDS_BENCH_FONDS_ONLY === '1';
-const TENANT = BENCH_TENANT;
 const tag = `${process.pid}-${randomUUID().slice(0, 6)}`;
 const VHOST = `fonds-bench-amqp-${tag}`;
 const BARE_VHOST = `fonds-bench-amqp-bare-${tag}`;

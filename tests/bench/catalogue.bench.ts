@@ -32,13 +32,12 @@ import { loadConfig } from '../../src-main/service/config';
 import { openDatabase } from '../../src-main/service/db/database';
 import { createCatalogue } from '../../src-main/service/products/receive';
 import { REGARDS, productUrn } from '../../src-shared/domain/product';
-import { BENCH_TENANT, patchRequest } from './patch-requests';
+import { BENCH_TENANT as TENANT, patchRequest } from './patch-requests';
 import { threadCpuMs } from './proc-cpu.mjs';
 
 const N = Number(process.env.FONDS_BENCH_REQUESTS ?? 10_000);
 const STEPS = Number(process.env.FONDS_BENCH_STEPS ?? 6);
 const PRODUCTS = 1_000;
-const TENANT = BENCH_TENANT;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fonds-bench-catalogue-'));
 
 /** FONDS_BENCH_STATEMENTS=1: time spent in each statement, by its SQL */

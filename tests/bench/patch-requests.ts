@@ -5,7 +5,7 @@
 import { REGARDS } from '../../src-shared/domain/product';
 
 export const BENCH_TENANT = 'project1';
-export const BENCH_OWNER = 'bench';
+const BENCH_OWNER = 'bench';
 
 /** A request writing `properties.bench[key] = requestId` (and a fixed characterization) into `urn`. */
 export function patchRequest(urn: string, key: string, requestId: string, date: string): { headers: Record<string, string>; body: Buffer } {
