@@ -37,6 +37,7 @@ export interface Service {
   writeReport(input: unknown, out: Writable, opts?: WriteOptions): Promise<WriteOutcome>;
   /** resolves when no job is due or running (tests, CLI) */
   idle(timeoutMs?: number): Promise<void>;
+  /** stops everything and releases the data directory; concurrent and later calls wait for the same shutdown */
   close(): Promise<void>;
   /** for tests and benchmarks only */
   readonly internals: Deps;
@@ -137,6 +138,7 @@ export async function createService(config: Config): Promise<Service> {
   }
 
   let closed = false;
+  let closing: Promise<void> | undefined;
   return {
     config,
     token,
@@ -167,16 +169,19 @@ export async function createService(config: Config): Promise<Service> {
       return reports.write(input, out, opts);
     },
     idle: (timeoutMs) => jobs.idle(timeoutMs),
-    async close() {
-      if (closed) return;
-      closed = true;
-      await jobs.stop();
-      await outbox.stop();
-      for (const c of [...capabilities].reverse()) await c.stop?.();
-      await pool.close();
-      await checkpointer.close();
-      db.close();
-      unlock();
+    close() {
+      // every caller (a window closing, SIGTERM, a test's cleanup) waits for the same shutdown
+      closing ??= (async () => {
+        closed = true;
+        await jobs.stop();
+        await outbox.stop();
+        for (const c of [...capabilities].reverse()) await c.stop?.();
+        await pool.close();
+        await checkpointer.close();
+        db.close();
+        unlock();
+      })();
+      return closing;
     },
   };
 }

@@ -1,0 +1,30 @@
+/** The service's shutdown: one shutdown however many callers ask for it, nothing served after it. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startService } from '../helpers/service';
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('service shutdown', () => {
+  it('makes every caller of close() wait for the same shutdown, and refuses commands after it', async () => {
+    const s = await startService({ messageWatch: false, hashWorkers: 1 });
+    cleanups.push(s.dispose);
+    const lock = path.join(s.dataDir, 'fonds.lock');
+    expect(fs.existsSync(lock)).toBe(true);
+
+    // a window closing and a signal at the same moment: the second caller must not go on
+    // (and, say, remove the data directory) while the first is still closing the database
+    const first = s.service.close();
+    const second = s.service.close();
+    await second;
+    expect(fs.existsSync(lock)).toBe(false);
+    await first;
+
+    await expect(s.service.call('uploads.list', {})).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(s.service.close()).resolves.toBeUndefined();
+  });
+});
