@@ -35,12 +35,8 @@ afterEach(async () => {
 async function fonds(overrides: Partial<Config> = {}): Promise<{ service: Service; dataDir: string; close(): Promise<void> }> {
   const dataDir = overrides.dataDir ?? tempDir('fonds-dis-');
   const s = await startService({ messageWatch: false, hashWorkers: 1, ...overrides, dataDir });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await s.service.close();
-  };
+  // service.close() is idempotent: a test may close early, the cleanup closes again
+  const close = () => s.service.close();
   cleanups.push(async () => {
     await close();
     if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

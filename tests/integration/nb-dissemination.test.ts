@@ -33,13 +33,7 @@ type Json = any;
 async function fonds(overrides: Partial<Config> = {}): Promise<Service> {
   const dataDir = overrides.dataDir ?? tempDir('fonds-nb-');
   const service = await createService(loadConfig({ env: {}, overrides: { hashWorkers: 2, ...overrides, dataDir } }));
-  let closed = false;
-  const close = service.close.bind(service);
-  service.close = async () => {
-    if (closed) return;
-    closed = true;
-    await close();
-  };
+  // service.close() is idempotent: a test may close early (a restart), the cleanup closes again
   cleanups.push(async () => {
     await service.close();
     if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

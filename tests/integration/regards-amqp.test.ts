@@ -48,12 +48,8 @@ async function catalogue(overrides: Partial<Config> & { prefix?: string } = {}, 
   const vhost = rest.amqpVhost ?? VHOST;
   if (!prefixes.some((p) => p.prefix === prefix)) prefixes.push({ vhost, prefix });
   const s = await startService({ amqpUrl: amqpUrlOf(), amqpVhost: vhost, amqpQueuePrefix: prefix, amqpReconnectMaxMs: 500, messageWatch: false, hashWorkers: 1, ...rest, dataDir });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await s.service.close();
-  };
+  // service.close() is idempotent: a test may close early (a restart), the cleanup closes again
+  const close = () => s.service.close();
   cleanups.push(async () => {
     await close();
     fs.rmSync(dataDir, { recursive: true, force: true });
