@@ -43,6 +43,15 @@ describe.runIf(e2eEnabled)('uploads screen in Chromium', () => {
     await page.getByText('Connected').waitFor();
   });
 
+  it('loads without an uncaught error or a missing file (its icon included)', async () => {
+    const href = await page.locator('link[rel=icon]').getAttribute('href');
+    expect(href).toContain('favicon.svg');
+    const icon = await fetch(new URL(href!, `${serve!.url}/`));
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(app!.problems).toEqual([]);
+  });
+
   it('checks a folder given by path and shows both checks, findings and the timeline', async () => {
     await page.getByTestId('path-input').fill(delivery);
     await page.getByTestId('path-submit').click();

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { beforeEach } from 'vitest';
+import { afterEach, beforeEach } from 'vitest';
 import { repoRoot, requireOrSkip, tempDir } from './util';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -74,6 +74,11 @@ export interface App {
   browser: Browser;
   serve: ServeProcess;
   page: Page;
+  /**
+   * what went wrong in the page outside the app's own handling: uncaught exceptions, and files of
+   * the app (not API calls, whose errors the app shows) that failed to load
+   */
+  problems: string[];
   /** calls a command on the running server, as a script would */
   api<T>(name: string, input: unknown): Promise<T>;
   close(): Promise<void>;
@@ -89,12 +94,18 @@ export async function openApp(viewport = { width: 1360, height: 860 }, env: Reco
   const serve = await startServe(env);
   fs.mkdirSync(artifactsDir, { recursive: true });
   const page = await browser.newPage({ viewport });
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !new URL(r.url()).pathname.startsWith('/api/')) problems.push(`${r.status()} ${r.url()}`);
+  });
   await page.goto(`${serve.url}/#token=${serve.token}`);
   await page.getByText('Connected').waitFor();
   return {
     browser,
     serve,
     page,
+    problems,
     async api<T>(name: string, input: unknown): Promise<T> {
       const res = await fetch(`${serve.url}/api/call/${name}`, {
         method: 'POST',
@@ -118,9 +129,14 @@ export const e2eEnabled = fs.existsSync(CHROMIUM) || process.env.CI === 'true';
 /**
  * When a test of this file fails, prints what a person would have seen (the page's alerts, the
  * server's last lines) and saves a screenshot to tests/artifacts/failed-<test>.png: a CI log then
- * says why a list stayed empty, not only that it did.
+ * says why a list stayed empty, not only that it did. A test during which a page threw an
+ * uncaught error or missed one of the app's files (`App.problems`) fails, naming them.
  */
-export function explainFailures(current: () => Array<{ page?: Page; serve?: ServeProcess } | undefined>): void {
+export function explainFailures(current: () => Array<{ page?: Page; serve?: ServeProcess; problems?: string[] } | undefined>): void {
+  afterEach(() => {
+    const problems = current().flatMap((app) => app?.problems?.splice(0) ?? []);
+    if (problems.length) throw new Error(`the page went wrong outside the app's own handling:\n${problems.join('\n')}`);
+  });
   beforeEach(({ onTestFailed }) => {
     onTestFailed(async ({ task }) => {
       const lines: string[] = [];
