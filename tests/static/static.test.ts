@@ -53,4 +53,11 @@ describe('static checks', () => {
     expect(preload).toContain('require("electron")');
     expect(preload).not.toMatch(/^import /m);
   });
+
+  it('every file of resources/ the built main process names by a relative path exists (the window icon)', () => {
+    const main = path.join(repoRoot, 'out/main/index.js');
+    const named = [...fs.readFileSync(main, 'utf8').matchAll(/["'`]((?:\.\.\/)+resources\/[^"'`]+)["'`]/g)].map((m) => m[1]);
+    expect(named).toContain('../../resources/icon.png');
+    for (const rel of named) expect(fs.existsSync(path.resolve(path.dirname(main), rel)), rel).toBe(true);
+  });
 });
