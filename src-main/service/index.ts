@@ -137,14 +137,14 @@ export async function createService(config: Config): Promise<Service> {
     throw err;
   }
 
-  let closed = false;
+  /** the shutdown, once asked for: commands are refused from then on */
   let closing: Promise<void> | undefined;
   return {
     config,
     token,
     internals: deps,
     async call(name, input, ctx = { transport: 'internal' }) {
-      if (closed) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
+      if (closing) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
       if (!isCommandName(name)) throw new FondsError('NOT_FOUND', `Unknown command '${String(name)}'.`);
       const parsed = commands[name].input.safeParse(input ?? {});
       if (!parsed.success) {
@@ -165,14 +165,13 @@ export async function createService(config: Config): Promise<Service> {
     subscribe: (listener) => store.subscribe(listener),
     stageFile: (uploadId, rel, body) => intake.stageFile(uploadId, rel, body, config.maxUploadFileBytes),
     async writeReport(input, out, opts) {
-      if (closed) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
+      if (closing) throw new FondsError('UNAVAILABLE', 'The service is shutting down.');
       return reports.write(input, out, opts);
     },
     idle: (timeoutMs) => jobs.idle(timeoutMs),
     close() {
       // every caller (a window closing, SIGTERM, a test's cleanup) waits for the same shutdown
       closing ??= (async () => {
-        closed = true;
         await jobs.stop();
         await outbox.stop();
         for (const c of [...capabilities].reverse()) await c.stop?.();
