@@ -224,11 +224,20 @@ export function parseIsoDateTime(s: string): Date | undefined {
   let offset = zone ?? 'Z';
   if (offset !== 'Z') offset = offset.length === 3 ? `${offset}:00` : offset.includes(':') ? offset : `${offset.slice(0, 3)}:${offset.slice(3)}`;
   const ms = frac ? `.${frac.slice(0, 3).padEnd(3, '0')}` : '';
+  // Date rolls 2019-02-31 over to 2019-03-03 (and 2019-02-29 to March 1st): refuse what does not
+  // exist, as REGARDS (java.time) does, rather than run the request on another day than asked
+  const [year, month, day] = [Number(y), Number(mo), Number(d)];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return undefined;
   const date = new Date(`${y}-${mo}-${d}T${h}:${mi}:${sec}${ms}${offset}`);
   if (Number.isNaN(date.getTime())) return undefined;
-  // Date rolls 2019-02-31 over to March: refuse what does not exist
-  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return undefined;
   return date;
+}
+
+/** Days of a month of the proleptic Gregorian calendar (ISO 8601's). */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 export interface Product {

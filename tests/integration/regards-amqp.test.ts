@@ -4,11 +4,15 @@
  * priorities, a connection closed by the broker and a restart mid-stream, and requests Fonds
  * sends while no broker is there. Each file works in a virtual host of its own.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Service } from '../../src-main/service';
+import { migrations, type Service } from '../../src-main/service';
+import { bodySha256Of, listDeadLetters, recordDeadLetter } from '../../src-main/service/amqp/dead-letters';
+import { migrate, openDatabase } from '../../src-main/service/db/database';
+import { Store } from '../../src-main/service/db/store';
 import type { Config } from '../../src-main/service/config';
 import { REGARDS, type FeatureFile } from '../../src-shared/domain/product';
 import {
@@ -215,6 +219,62 @@ describe.runIf(available)('refusals: DENIED with every reason, or dead-lettered'
     expect((await c.service.call('amqp.deadLetters', {})).total).toBe(2);
     expect(answers).toEqual([]);
     expect((await c.service.call('amqp.status', {})).deadLetters).toBe(2);
+  });
+
+  it('every message whose processing failed twice is recorded, each once, by the SHA-256 of its own body', async () => {
+    const c = await catalogue();
+    const { urn } = await c.service.call('products.create', { files: [] });
+    // the catalogue's commit fails for these requests (as a full disk would): window, one by one, redelivery, dead letter
+    c.service.internals.store.db.exec(`CREATE TRIGGER poison BEFORE INSERT ON patch_requests WHEN NEW.request_id LIKE 'poison-%' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+    await raw.publishRequest(headers('poison-1'), body(urn, { n: 1 }));
+    await raw.publishRequest(headers('poison-2'), body(urn, { n: 2 }));
+    const dead = await waitFor(() => c.service.call('amqp.deadLetters', {}), (p) => p.total === 2, 20_000);
+    expect(dead.items.map((d) => [d.reason, JSON.parse(d.bodyPreview).feature.properties.n]).sort()).toEqual([
+      ['processing failed twice: disk on fire', 1],
+      ['processing failed twice: disk on fire', 2],
+    ]);
+    const db = c.service.internals.store.db;
+    const hashes = db.prepare('SELECT body_sha256 FROM amqp_dead_letters ORDER BY id').pluck().all() as string[];
+    expect(hashes.sort()).toEqual([body(urn, { n: 1 }), body(urn, { n: 2 })].map((b) => createHash('sha256').update(b).digest('hex')).sort());
+    await waitFor(async () => (await raw.channel.checkQueue(`${c.prefix}.dead-letter`)).messageCount, (n) => n === 2);
+    // the queue goes on: a good request after them is applied
+    db.exec('DROP TRIGGER poison');
+    const answers = await raw.listen(REGARDS.requestEventExchange);
+    await raw.publishRequest(headers('after-poison'), body(urn, { n: 3 }));
+    expect((await answered(answers, 'after-poison')).map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
+    expect((await c.service.call('amqp.deadLetters', {})).total).toBe(2);
+  }, 30_000);
+});
+
+describe('recording dead letters (no broker needed)', () => {
+  const redelivered = (content: string) => ({ content: Buffer.from(content), fields: { redelivered: true, deliveryTag: 1 }, properties: { headers: {} } }) as unknown as ConsumeMessage;
+
+  it('tells different redelivered messages apart, and records a redelivery of the same one once', () => {
+    const dir = tempDir('fonds-dead-letters-');
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const db = openDatabase(path.join(dir, 'fonds.sqlite'));
+    cleanups.push(() => {
+      db.close();
+    });
+    migrate(db, migrations);
+    const store = new Store(db);
+    const q = 'fonds.dissemination-acks';
+    store.transact((tx) => recordDeadLetter(tx, q, redelivered('{"urn":"A"}'), 'processing failed twice: boom A', bodySha256Of(Buffer.from('{"urn":"A"}'))));
+    store.transact((tx) => recordDeadLetter(tx, q, redelivered('{"urn":"B"}'), 'processing failed twice: boom B'));
+    // an empty hash counts as none given: the body's own is recorded
+    store.transact((tx) => recordDeadLetter(tx, q, redelivered('{"urn":"C"}'), 'processing failed twice: boom C', ''));
+    // the process stopped before the nack reached the broker: the same message comes back
+    store.transact((tx) => recordDeadLetter(tx, q, redelivered('{"urn":"A"}'), 'processing failed twice: boom A'));
+    // the same body on another queue is another message
+    store.transact((tx) => recordDeadLetter(tx, 'fonds.feature-update-requests', redelivered('{"urn":"A"}'), 'processing failed twice: boom A'));
+    const page = listDeadLetters(db, 0, 10);
+    expect(page.items.map((d) => [d.queue, d.bodyPreview]).reverse()).toEqual([
+      [q, '{"urn":"A"}'],
+      [q, '{"urn":"B"}'],
+      [q, '{"urn":"C"}'],
+      ['fonds.feature-update-requests', '{"urn":"A"}'],
+    ]);
+    expect(new Set(db.prepare('SELECT body_sha256 FROM amqp_dead_letters').pluck().all()).size).toBe(3);
   });
 });
 

@@ -294,4 +294,32 @@ describe('request dates', () => {
     expect(parseIsoDateTime('2019-13-04T00:00:00')).toBeUndefined();
     expect(parseIsoDateTime('04/07/2019')).toBeUndefined();
   });
+
+  it('refuses days a month does not have instead of rolling them over to the next month', () => {
+    expect(parseIsoDateTime('2019-02-31T01:03:00')).toBeUndefined(); // would be 2019-03-03
+    expect(parseIsoDateTime('2019-02-29')).toBeUndefined(); // 2019 is not a leap year
+    expect(parseIsoDateTime('2019-04-31T10:00:00Z')).toBeUndefined();
+    expect(parseIsoDateTime('1900-02-29')).toBeUndefined(); // a century, not a leap year
+    expect(parseIsoDateTime('2019-07-00')).toBeUndefined();
+    expect(parseIsoDateTime('2019-07-04T24:00:00Z')).toBeUndefined();
+    expect(parseIsoDateTime('2019-07-04T23:60:00Z')).toBeUndefined();
+    expect(parseIsoDateTime('2020-02-29')?.toISOString()).toBe('2020-02-29T00:00:00.000Z');
+    expect(parseIsoDateTime('2000-02-29T12:00:00Z')?.toISOString()).toBe('2000-02-29T12:00:00.000Z');
+    expect(parseIsoDateTime('2019-04-30T23:59:59Z')?.toISOString()).toBe('2019-04-30T23:59:59.000Z');
+    expect(parseIsoDateTime('2019-12-31T23:59:59.999Z')?.toISOString()).toBe('2019-12-31T23:59:59.999Z');
+  });
+
+  it('DENIES a patch request whose regards.request.date does not exist, naming the header', () => {
+    for (const date of ['2019-02-31T01:03:00', '2019-02-29T00:00:00Z', '2019-06-31']) {
+      expect(denied(wire({ ...goodHeaders, 'regards.request.date': date }, goodBody))).toEqual([`regards.request.date: '${date}' is not an ISO 8601 date`]);
+    }
+    const leap = parsePatchRequest(wire({ ...goodHeaders, 'regards.request.date': '2024-02-29T01:03:00' }, goodBody), options);
+    expect(leap.kind === 'valid' && leap.request.runAt?.toISOString()).toBe('2024-02-29T01:03:00.000Z');
+  });
+
+  it('refuses a date that does not exist in patches.compose input too', () => {
+    const base = { urn: SEED_URN, tenant: 'project1', properties: { a: 1 } };
+    expect(patchInputSchema.safeParse({ ...base, requestDate: '2019-02-31T01:03:00' }).success).toBe(false);
+    expect(patchInputSchema.safeParse({ ...base, requestDate: '2019-03-03T01:03:00' }).success).toBe(true);
+  });
 });

@@ -2,6 +2,7 @@
  * The record of dead-lettered messages, for people: what came, on which queue, and why it could
  * not be read. The broker keeps the message itself in the dead-letter queue.
  */
+import { createHash } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import type { Page } from '../../../src-shared/api';
 import { DEAD_LETTER_PREVIEW_BYTES, type DeadLetter } from '../../../src-shared/domain/product';
@@ -36,11 +37,19 @@ function rowToDeadLetter(r: Row): DeadLetter {
   };
 }
 
+/** The SHA-256 (hex) of a message body: how a redelivery of a message already recorded is recognised. */
+export const bodySha256Of = (content: Buffer): string => createHash('sha256').update(content).digest('hex');
+
 /**
  * Records a message about to be dead-lettered, inside the transaction of its window. A redelivery
- * of one already recorded (the process stopped before the nack reached the broker) is not recorded twice.
+ * of one already recorded (the process stopped before the nack reached the broker) is not recorded
+ * twice: it is recognised by the SHA-256 of its body on the same queue. `bodySha256` is that of
+ * `msg.content` (the parsers have it already); without it, or empty, it is computed here — an
+ * empty one would make every later redelivered message (every "processing failed twice") look
+ * recorded already.
  */
-export function recordDeadLetter(tx: Tx, queue: string, msg: ConsumeMessage, reason: string, bodySha256: string): void {
+export function recordDeadLetter(tx: Tx, queue: string, msg: ConsumeMessage, reason: string, bodySha256?: string): void {
+  bodySha256 ||= bodySha256Of(msg.content);
   if (msg.fields.redelivered) {
     const seen = tx.db.prepare('SELECT 1 FROM amqp_dead_letters WHERE body_sha256 = ? AND queue = ?').get(bodySha256, queue);
     if (seen) return;

@@ -18,7 +18,7 @@ import {
 import { FondsError } from '../../../src-shared/errors';
 import { AMQP_CHANNEL, type Amqp } from '../amqp';
 import type { Verdict } from '../amqp/consumer';
-import { recordDeadLetter } from '../amqp/dead-letters';
+import { bodySha256Of, recordDeadLetter } from '../amqp/dead-letters';
 import { jsonSafe, parsePatchRequest, requestEvent, type PatchRequestMessage } from '../amqp/regards';
 import type { Deps } from '../capability';
 import type { JobHandler } from '../db/jobs';
@@ -294,7 +294,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
 
   /** A message that failed twice: kept for people, then dead-lettered. */
   function poison(msg: ConsumeMessage, err: Error): void {
-    store.transact((tx) => recordDeadLetter(tx, amqp.names.requests, msg, `processing failed twice: ${err.message}`, ''));
+    store.transact((tx) => recordDeadLetter(tx, amqp.names.requests, msg, `processing failed twice: ${err.message}`, bodySha256Of(msg.content)));
   }
 
   /** The durable job of a request dated in the future: it runs at that date, HIGH first. */

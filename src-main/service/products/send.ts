@@ -10,7 +10,7 @@ import { REGARDS, type ComposedPatch, type ParsedPatchInput, type PatchRequest, 
 import { FondsError } from '../../../src-shared/errors';
 import { AMQP_CHANNEL, type Amqp } from '../amqp';
 import type { Verdict } from '../amqp/consumer';
-import { recordDeadLetter } from '../amqp/dead-letters';
+import { bodySha256Of, recordDeadLetter } from '../amqp/dead-letters';
 import { composePatch, parseRequestEvent } from '../amqp/regards';
 import type { Deps } from '../capability';
 import { nowIso } from '../db/store';
@@ -130,7 +130,7 @@ export function createClient(deps: Deps, amqp: Amqp) {
   }
 
   function poison(msg: ConsumeMessage, err: Error): void {
-    store.transact((tx) => recordDeadLetter(tx, amqp.names.responses, msg, `processing failed twice: ${err.message}`, ''));
+    store.transact((tx) => recordDeadLetter(tx, amqp.names.responses, msg, `processing failed twice: ${err.message}`, bodySha256Of(msg.content)));
   }
 
   return { compose, send, onSent, responseWindow, poison };
