@@ -191,6 +191,92 @@ describe('folder recipient', () => {
     const repaired = events.find((e) => e.type === 'dissemination.destination-damaged');
     expect(repaired?.payload).toMatchObject({ path: damaged, urn: p.urn, recipientLabel: 'slow-folder', reason: expect.stringMatching(/bytes stored|SHA-256/) });
   }, 120_000);
+
+  it('refuses, before copying anything, a stored data holding its own feature.json or manifest-sha256.txt at the root', async () => {
+    const { service: s } = await fonds();
+    const p = await product(s, { 'feature.json': 'THE ARCHIVED FILE feature.json\n', 'Manifest-SHA256.txt': 'an archived manifest', 'scan.tif': 'tif bytes' }, 'CLASH');
+    const dest = tempDir('fonds-dis-dest-');
+    cleanups.push(() => fs.rmSync(dest, { recursive: true, force: true }));
+    await s.call('recipients.save', recipient('clash-folder', { kind: 'folder', path: dest }));
+    const { created } = await s.call('disseminations.notify', { urns: [p.urn], recipients: ['clash-folder'] });
+    await s.idle();
+    const d = await s.call('disseminations.get', { id: created[0]._id });
+    // refused at once (renaming the data is the only way out: not retried), and no "verified" delivery
+    expect(d).toMatchObject({ status: 'FAILED', attempts: 1, files: 0, bytes: 0 });
+    expect(d.fixity).toBeUndefined();
+    expect(d.lastError).toMatch(/'Manifest-SHA256\.txt', 'feature\.json' would be overwritten .* by the delivery's own feature\.json or manifest-sha256\.txt/);
+    expect(d.lastError).toContain('nothing was copied');
+    expect(fs.readdirSync(dest)).toEqual([]);
+    const events = (await s.call('disseminations.timeline', { id: d._id })).items;
+    expect(events[0]).toMatchObject({ type: 'dissemination.failed', payload: { final: true, error: d.lastError } });
+
+    // the same names below the root are the product's own files: delivered as they are
+    const ok = await product(s, { 'docs/feature.json': '{"archived": true}', 'scan.tif': 'tif bytes' }, 'NESTED');
+    const second = await s.call('disseminations.notify', { urns: [ok.urn], recipients: ['clash-folder'] });
+    await s.idle();
+    expect(await s.call('disseminations.get', { id: second.created[0]._id })).toMatchObject({ status: 'DONE', files: 2, fixity: 'verified' });
+    const folder = path.join(dest, ok.urn.replace(/[^A-Za-z0-9._-]/g, '_'));
+    expect(fs.readFileSync(path.join(folder, 'docs/feature.json'), 'utf8')).toBe('{"archived": true}');
+    const feature = fs.readFileSync(path.join(folder, 'feature.json'));
+    expect(JSON.parse(feature.toString()).payload.urn).toBe(ok.urn);
+    expect(fs.readFileSync(path.join(folder, 'manifest-sha256.txt'), 'utf8')).toBe(
+      `${sha256('{"archived": true}')}  docs/feature.json\n${sha256('tif bytes')}  scan.tif\n${sha256(feature)}  feature.json\n`,
+    );
+  }, 60_000);
+});
+
+describe('an AMQP dissemination whose outbox message is cancelled', () => {
+  it('becomes FAILED ("cancelled in the outbox"), so that it can be sent again, by retry or from the outbox, never twice', async () => {
+    const { service: s } = await fonds(); // no broker: the message waits in the outbox
+    const p = await product(s, { 'x.txt': 'x' });
+    await s.call('recipients.save', recipient('cat2', { kind: 'amqp', exchange: 'ex.cat2', queue: '', deadLetterRoutingKey: '' }, { ackRequired: true }));
+    const { created } = await s.call('disseminations.notify', { urns: [p.urn], recipients: ['cat2'] });
+    const id = created[0]._id;
+    await s.idle();
+    const messagesOf = async () => (await s.call('outbox.list', {})).items.filter((o) => o.objectId === id).map((o) => [o.id, o.status]);
+    const [[m1]] = await messagesOf();
+
+    await s.call('outbox.cancel', { id: m1 as number });
+    expect(await s.call('disseminations.get', { id })).toMatchObject({ status: 'FAILED', lastError: 'cancelled in the outbox' });
+    expect((await s.call('disseminations.timeline', { id })).items[0]).toMatchObject({
+      type: 'dissemination.failed',
+      payload: { final: true, error: 'cancelled in the outbox', outboxId: m1, urn: p.urn, recipientLabel: 'cat2' },
+    });
+    // FAILED counts as not delivered in REGARDS' view of the product (as a delivery given up does)
+    expect((await s.call('products.disseminationStatus', { urn: p.urn })).status).toBe('PENDING');
+
+    // sent again by the archivist: a new message; the cancelled one cannot go out too
+    expect((await s.call('disseminations.retry', { id })).status).toBe('PENDING');
+    await s.idle();
+    const after = await messagesOf();
+    expect(after).toEqual([
+      [expect.any(Number), 'pending'],
+      [m1, 'cancelled'],
+    ]);
+    const m2 = after[0][0] as number;
+    await expect(s.call('outbox.retry', { id: m1 as number })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(new RegExp(`earlier message of dissemination ${id}.*with message ${m2}.*twice`)) });
+    expect((await s.call('outbox.get', { id: m1 as number })).status).toBe('cancelled');
+
+    // cancelled again, then put back from the outbox: PENDING again, waiting on that same message
+    await s.call('outbox.cancel', { id: m2 });
+    expect((await s.call('disseminations.get', { id })).status).toBe('FAILED');
+    expect((await s.call('outbox.retry', { id: m2 })).status).toBe('pending');
+    expect(await s.call('disseminations.get', { id })).toMatchObject({ status: 'PENDING' });
+    expect((await s.call('disseminations.timeline', { id })).items[0]).toMatchObject({ type: 'dissemination.retried', payload: { by: 'archivist', outboxId: m2 } });
+    expect(await types(s, id)).toEqual([
+      'dissemination.requested',
+      'dissemination.failed',
+      'dissemination.retried',
+      'dissemination.failed',
+      'dissemination.retried',
+    ]);
+
+    // and once FAILED, notify takes the pair again
+    await s.call('outbox.cancel', { id: m2 });
+    const again = await s.call('disseminations.notify', { urns: [p.urn], recipients: ['cat2'] });
+    expect(again.skipped).toEqual([]);
+    expect(again.created).toHaveLength(1);
+  }, 60_000);
 });
 
 describe('S3 recipient', () => {
@@ -391,5 +477,54 @@ describe.runIf(available)('AMQP recipient and acknowledgements over RabbitMQ', (
     await raw.channel.deleteQueue(`${exchange}.q`);
     await raw.channel.deleteExchange(exchange);
     expect(REGARDS.headers.tenant).toBe('regards.tenant');
+  }, 60_000);
+
+  it('a message cancelled in the outbox, the dissemination sent again: delivered once, by its new message', async () => {
+    const dataDir = tempDir('fonds-dis-amqp-cancel-');
+    cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const prefix = `d${randomUUID().slice(0, 8)}`;
+    const offline = await fonds({ dataDir, amqpQueuePrefix: prefix });
+    const p = await product(offline.service, { 'x.txt': 'x' });
+    const exchange = `partner.${prefix}`;
+    await offline.service.call('recipients.save', recipient('again', { kind: 'amqp', exchange, queue: `${exchange}.q`, deadLetterRoutingKey: '' }));
+    const { created } = await offline.service.call('disseminations.notify', { urns: [p.urn], recipients: ['again'] });
+    const id = created[0]._id;
+    await offline.service.idle();
+    const [m1] = (await offline.service.call('outbox.list', {})).items.filter((o) => o.objectId === id);
+    await offline.service.call('outbox.cancel', { id: m1.id });
+    expect((await offline.service.call('disseminations.get', { id })).status).toBe('FAILED');
+    await offline.service.call('disseminations.retry', { id });
+    await offline.service.idle();
+    await offline.close();
+
+    const online = await withBroker(prefix, { dataDir });
+    const d = await waitFor(() => online.service.call('disseminations.get', { id }), (x) => x.status === 'DONE', 15_000);
+    expect(d).toMatchObject({ ackVia: 'auto', attempts: 2 });
+    await online.service.idle();
+    expect((await online.service.call('outbox.list', {})).items.filter((o) => o.objectId === id).map((o) => o.status)).toEqual(['sent', 'cancelled']);
+    expect((await raw.channel.checkQueue(`${exchange}.q`)).messageCount).toBe(1);
+    await raw.channel.deleteQueue(`${exchange}.q`);
+    await raw.channel.deleteExchange(exchange);
+  }, 60_000);
+
+  it('records every acknowledgement whose processing failed twice, each once', async () => {
+    const f = await withBroker();
+    const s = f.service;
+    // the acknowledgement's commit fails for these (as a full disk would): window, one by one, redelivery, dead letter
+    s.internals.store.db.exec(
+      `CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.type = 'dissemination.ack-unmatched' AND NEW.payload LIKE '%poison-%' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`,
+    );
+    const urn = 'URN:FEATURE:DATA:project1:33333333-3333-4333-8333-333333333333:V1';
+    for (const label of ['poison-1', 'poison-2']) {
+      raw.channel.publish(DISSEMINATION_AMQP.ackExchange, '', Buffer.from(JSON.stringify({ urn, recipientLabel: label })), { headers: { 'regards.tenant': 'project1' }, deliveryMode: 2 });
+    }
+    await (raw.channel as typeof raw.channel & { waitForConfirms(): Promise<void> }).waitForConfirms();
+    const dead = await waitFor(() => s.call('amqp.deadLetters', {}), (d) => d.total === 2, 20_000);
+    expect(dead.items.map((d) => [d.queue, d.reason, JSON.parse(d.bodyPreview).recipientLabel]).sort()).toEqual([
+      [`${f.prefix}.dissemination-acks`, 'processing failed twice: disk on fire', 'poison-1'],
+      [`${f.prefix}.dissemination-acks`, 'processing failed twice: disk on fire', 'poison-2'],
+    ]);
+    await waitFor(async () => (await raw.channel.checkQueue(`${f.prefix}.dead-letter`)).messageCount, (n) => n === 2);
+    expect((await s.call('disseminations.unmatchedAcks', {})).total).toBe(0);
   }, 60_000);
 });

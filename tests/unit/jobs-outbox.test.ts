@@ -335,4 +335,37 @@ describe('outbox', () => {
     expect(() => relay.cancel(id)).toThrow(/cancelled/);
     expect(relay.retry(id).status).toBe('pending');
   });
+
+  it('tells change hooks of a cancel or a retry inside its transaction, and a hook that throws refuses it', () => {
+    const { store, db } = openStore();
+    db.exec('CREATE TABLE things (id TEXT, state TEXT)');
+    const relay = new OutboxRelay(store);
+    const seen: string[] = [];
+    const pushed: string[] = [];
+    store.subscribe((p) => p.channel === 'event' && pushed.push(p.event.type));
+    relay.onChange((tx, item, change, before) => {
+      seen.push(`${item.id} ${before}→${item.status} (${change})`);
+      if (item.objectId === 'refused' && change === 'retried') throw new Error('sending it would deliver it twice');
+      tx.db.prepare('UPDATE things SET state = ? WHERE id = ?').run(change, item.objectId);
+      tx.event({ kind: 'dissemination', objectId: item.objectId!, type: `outbox.${change}` });
+    });
+    const [a, b] = store.transact((tx) => {
+      tx.db.prepare(`INSERT INTO things VALUES ('a', 'waiting'), ('refused', 'waiting')`).run();
+      return [tx.outbox({ channel: 'amqp', destination: 'x', body: 'a', objectKind: 'dissemination', objectId: 'a' }), tx.outbox({ channel: 'amqp', destination: 'x', body: 'b', objectKind: 'dissemination', objectId: 'refused' })];
+    });
+    expect(relay.cancel(a).status).toBe('cancelled');
+    expect(db.prepare(`SELECT state FROM things WHERE id = 'a'`).pluck().get()).toBe('cancelled');
+    expect(relay.retry(a).status).toBe('pending');
+    expect(db.prepare(`SELECT state FROM things WHERE id = 'a'`).pluck().get()).toBe('retried');
+    expect(pushed).toEqual(['outbox.cancelled', 'outbox.retried']);
+    relay.cancel(b);
+    expect(() => relay.retry(b)).toThrow('sending it would deliver it twice');
+    // refused: the message and the hook's writes are as before the retry
+    expect(relay.get(b).status).toBe('cancelled');
+    expect(db.prepare(`SELECT state FROM things WHERE id = 'refused'`).pluck().get()).toBe('cancelled');
+    expect(seen).toEqual([`${a} pending→cancelled (cancelled)`, `${a} cancelled→pending (retried)`, `${b} pending→cancelled (cancelled)`, `${b} cancelled→pending (retried)`]);
+    // a cancel refused by its status tells no hook
+    expect(() => relay.cancel(b)).toThrow(/cancelled/);
+    expect(seen).toHaveLength(4);
+  });
 });

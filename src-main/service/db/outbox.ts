@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { OutboxItem, Page } from '../../../src-shared/api';
 import { FondsError } from '../../../src-shared/errors';
-import { nowIso, type OutboxTaker, type Store, type TakenMessage } from './store';
+import { nowIso, type OutboxTaker, type Store, type TakenMessage, type Tx } from './store';
 
 interface OutboxRow {
   id: number;
@@ -62,6 +62,16 @@ export interface OutboxRelayOptions {
   inFlight?: number;
 }
 
+/** A person's change to a message not yet sent: cancelled, or put back in the queue (retry, send now). */
+export type OutboxChange = 'cancelled' | 'retried';
+
+/**
+ * Told inside the transaction of a person's change, with the message as it is after it and its
+ * status before, so that what the message stands for (a dissemination) changes with it or the
+ * change is refused (throw: nothing is changed).
+ */
+export type OutboxChangeHook = (tx: Tx, item: OutboxItem, change: OutboxChange, before: OutboxItem['status']) => void;
+
 /** A message in the relay's hands: claimed from the table, or taken as it was written. */
 type Claimed = TakenMessage;
 
@@ -103,6 +113,7 @@ export class OutboxRelay {
   private sentStmt: Statement | undefined;
   private failedStmt: Statement | undefined;
   private releaseStmt: Statement | undefined;
+  private readonly changeHooks: OutboxChangeHook[] = [];
 
   constructor(
     private readonly store: Store,
@@ -197,19 +208,33 @@ export class OutboxRelay {
     return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number;
   }
 
+  /**
+   * Registers a hook told of every cancel and retry (see OutboxChangeHook): a capability whose
+   * objects wait on outbox messages keeps them in step (a cancelled dissemination message must
+   * not leave the dissemination PENDING for good).
+   */
+  onChange(hook: OutboxChangeHook): void {
+    this.changeHooks.push(hook);
+  }
+
   /** Cancels a message that has not been sent. */
   cancel(id: number): OutboxItem {
-    this.requireStatus(id, ['pending', 'failed'], 'cancel');
-    this.store.db.prepare(`UPDATE outbox SET status = 'cancelled' WHERE id = ?`).run(id);
-    return this.get(id);
+    return this.store.transact((tx) => {
+      const before = this.requireStatus(id, ['pending', 'failed'], 'cancel');
+      tx.db.prepare(`UPDATE outbox SET status = 'cancelled' WHERE id = ?`).run(id);
+      return this.changed(tx, id, 'cancelled', before);
+    });
   }
 
   /** Puts a failed, cancelled or waiting message back in the queue, due now. */
   retry(id: number): OutboxItem {
-    this.requireStatus(id, ['pending', 'failed', 'cancelled'], 'retry');
-    this.store.db.prepare(`UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = NULL WHERE id = ?`).run(nowIso(), id);
+    const item = this.store.transact((tx) => {
+      const before = this.requireStatus(id, ['pending', 'failed', 'cancelled'], 'retry');
+      tx.db.prepare(`UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = NULL WHERE id = ?`).run(nowIso(), id);
+      return this.changed(tx, id, 'retried', before);
+    });
     this.wake(true);
-    return this.get(id);
+    return item;
   }
 
   /** Replaces headers and/or body of a message not yet sent. */
@@ -222,11 +247,19 @@ export class OutboxRelay {
     return this.get(id);
   }
 
-  private requireStatus(id: number, allowed: OutboxItem['status'][], action: string): void {
+  private requireStatus(id: number, allowed: OutboxItem['status'][], action: string): OutboxItem['status'] {
     const item = this.get(id);
     if (!allowed.includes(item.status)) {
       throw new FondsError('CONFLICT', `Cannot ${action} outbox message ${id}: it is ${item.status}.`, { status: item.status });
     }
+    return item.status;
+  }
+
+  /** The message after a person's change, once every hook has seen it (in the change's transaction). */
+  private changed(tx: Tx, id: number, change: OutboxChange, before: OutboxItem['status']): OutboxItem {
+    const item = this.get(id);
+    for (const hook of this.changeHooks) hook(tx, item, change, before);
+    return item;
   }
 
   /** Runs the pump (or tells the running one); `fromTable`: rows may wait as 'pending' in the table. */

@@ -11,7 +11,7 @@ import { REGARDS } from '../../../src-shared/domain/product';
 import { FondsError } from '../../../src-shared/errors';
 import type { Amqp } from '../amqp';
 import { consumeInWindows, type Verdict, type WindowConsumer } from '../amqp/consumer';
-import { recordDeadLetter } from '../amqp/dead-letters';
+import { bodySha256Of, recordDeadLetter } from '../amqp/dead-letters';
 import { decodeUtf8 } from '../amqp/regards';
 import type { Session } from '../amqp/link';
 import type { Deps } from '../capability';
@@ -89,7 +89,7 @@ export function createAckConsumer(deps: Deps, amqp: Amqp) {
       queue,
       prefetch: config.amqpPrefetch,
       handle,
-      onPoison: (msg, err) => store.transact((tx) => recordDeadLetter(tx, queue, msg, `processing failed twice: ${err.message}`, '')),
+      onPoison: (msg, err) => store.transact((tx) => recordDeadLetter(tx, queue, msg, `processing failed twice: ${err.message}`, bodySha256Of(msg.content))),
     });
   }
 
@@ -170,36 +170,81 @@ export function createPatchAcks(deps: Deps) {
   };
 }
 
+/** Refused webhook acknowledgements recorded one by one at most this often a minute; the rest are counted. */
+export const REFUSED_ACKS_RECORDED_PER_MINUTE = 30;
+/** What the caller of a refused acknowledgement is told, whatever the reason (the reason is for the archivist). */
+export const ACK_REFUSED = 'Acknowledgement refused: X-Fonds-Signature does not prove a webhook recipient of this workstation (sha256=<hex HMAC-SHA256 of the raw body with its shared secret>).';
+
 /**
- * A signed callback: the raw body {urn, recipientLabel}, signed by the recipient with its shared
+ * Signed callbacks: the raw body {urn, recipientLabel}, signed by the recipient with its shared
  * secret (X-Fonds-Signature: sha256=<hex>). A bad signature or an unknown recipient is refused
- * (UNAUTHORIZED) and logged; an unknown urn is logged and answered `acknowledged: false`.
+ * (UNAUTHORIZED, with one message whatever the reason, so that a caller without a secret learns
+ * nothing of the recipients) and recorded with its reason among the unmatched acknowledgements:
+ * one by one up to REFUSED_ACKS_RECORDED_PER_MINUTE a minute, the rest as one count at the end of
+ * the minute (the endpoint takes no bearer token: a flood must not fill the event log). An
+ * unknown urn is recorded and answered `acknowledged: false`.
  */
-export function webhookAck(deps: Deps, input: { body: string; signature: string }): WebhookAckResult {
+export function createWebhookAcks(deps: Deps): { receive(input: { body: string; signature: string }): WebhookAckResult; stop(): void } {
   const { store } = deps;
-  let o: { urn?: unknown; recipientLabel?: unknown; tenant?: unknown };
-  try {
-    o = JSON.parse(input.body);
-  } catch (err) {
-    throw new FondsError('INVALID_INPUT', `The acknowledgement body is not JSON: ${(err as Error).message}`);
-  }
-  if (typeof o !== 'object' || o === null || typeof o.urn !== 'string' || typeof o.recipientLabel !== 'string' || !o.urn || !o.recipientLabel) {
-    throw new FondsError('INVALID_INPUT', 'The acknowledgement body must be a JSON object {"urn": "...", "recipientLabel": "..."}.');
-  }
-  const urn = o.urn.slice(0, 300);
-  const label = o.recipientLabel.slice(0, 128);
-  const tenant = typeof o.tenant === 'string' ? o.tenant.slice(0, 128) : '';
-  const refuse = (reason: string): never => {
-    store.transact((tx) => recordUnmatched(tx, { urn, recipientLabel: label, tenant, via: 'webhook', reason }));
-    throw new FondsError('UNAUTHORIZED', `Acknowledgement refused: ${reason}.`);
+  let windowStart = 0;
+  let recorded = 0;
+  let suppressed = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  /** the count of the refusals not recorded one by one, as one unmatched entry */
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!suppressed) return;
+    const n = suppressed;
+    suppressed = 0;
+    const reason = `${n} more acknowledgement${n === 1 ? ' was' : 's were'} refused in that minute (over ${REFUSED_ACKS_RECORDED_PER_MINUTE} a minute: counted, not recorded one by one)`;
+    store.transact((tx) => recordUnmatched(tx, { urn: '', recipientLabel: '', tenant: '', via: 'webhook', reason, ref: { suppressed: n } }));
   };
-  const recipient = getRecipientRow(store.db, label);
-  if (!recipient) return refuse(`recipientLabel: no recipient '${label}' (the signature cannot be checked)`);
-  const settings = settingsOf(recipient);
-  if (settings.kind !== 'webhook') return refuse(`recipient '${label}' is a ${settings.kind} recipient: it has no shared secret to sign with`);
-  const expected = Buffer.from(signBody(settings.secret, input.body));
-  const given = Buffer.from(input.signature.trim());
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse(`X-Fonds-Signature does not match the body signed with the secret of '${label}'`);
-  const outcome = store.transact((tx) => acknowledge(tx, { urn, recipientLabel: label, ...(tenant ? { tenant } : {}), via: 'webhook' }));
-  return outcome.acknowledged ? { acknowledged: true, disseminationId: outcome.disseminationId } : { acknowledged: false, reason: outcome.reason };
+
+  const recordRefusal = (a: { urn: string; recipientLabel: string; tenant: string; reason: string }) => {
+    const now = Date.now();
+    if (now - windowStart >= 60_000) {
+      flush();
+      windowStart = now;
+      recorded = 0;
+    }
+    if (recorded < REFUSED_ACKS_RECORDED_PER_MINUTE) {
+      recorded++;
+      store.transact((tx) => recordUnmatched(tx, { ...a, via: 'webhook' }));
+      return;
+    }
+    suppressed++;
+    timer ??= setTimeout(flush, windowStart + 60_000 - now).unref();
+  };
+
+  function receive(input: { body: string; signature: string }): WebhookAckResult {
+    let o: { urn?: unknown; recipientLabel?: unknown; tenant?: unknown };
+    try {
+      o = JSON.parse(input.body);
+    } catch (err) {
+      throw new FondsError('INVALID_INPUT', `The acknowledgement body is not JSON: ${(err as Error).message}`);
+    }
+    if (typeof o !== 'object' || o === null || typeof o.urn !== 'string' || typeof o.recipientLabel !== 'string' || !o.urn || !o.recipientLabel) {
+      throw new FondsError('INVALID_INPUT', 'The acknowledgement body must be a JSON object {"urn": "...", "recipientLabel": "..."}.');
+    }
+    const urn = o.urn.slice(0, 300);
+    const label = o.recipientLabel.slice(0, 128);
+    const tenant = typeof o.tenant === 'string' ? o.tenant.slice(0, 128) : '';
+    const refuse = (reason: string): never => {
+      recordRefusal({ urn, recipientLabel: label, tenant, reason });
+      throw new FondsError('UNAUTHORIZED', ACK_REFUSED);
+    };
+    const recipient = getRecipientRow(store.db, label);
+    if (!recipient) return refuse(`recipientLabel: no recipient '${label}' (the signature cannot be checked)`);
+    const settings = settingsOf(recipient);
+    if (settings.kind !== 'webhook') return refuse(`recipient '${label}' is a ${settings.kind} recipient: it has no shared secret to sign with`);
+    const expected = Buffer.from(signBody(settings.secret, input.body));
+    const given = Buffer.from(input.signature.trim());
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse(`X-Fonds-Signature does not match the body signed with the secret of '${label}'`);
+    const outcome = store.transact((tx) => acknowledge(tx, { urn, recipientLabel: label, ...(tenant ? { tenant } : {}), via: 'webhook' }));
+    return outcome.acknowledged ? { acknowledged: true, disseminationId: outcome.disseminationId } : { acknowledged: false, reason: outcome.reason };
+  }
+
+  return { receive, stop: flush };
 }

@@ -28,7 +28,8 @@ import { FondsError } from '../../../src-shared/errors';
 import { AMQP_CHANNEL } from '../amqp';
 import type { Deps } from '../capability';
 import { PermanentJobError, type JobContext, type JobHandler } from '../db/jobs';
-import { nowIso } from '../db/store';
+import type { OutboxChange } from '../db/outbox';
+import { nowIso, type Tx } from '../db/store';
 import { resolveInside } from '../paths';
 import { LocalStorage, S3Storage, type Fixity, type Storage } from '../storage';
 import { base, getDisseminationRow, getRecipientRow, markSent, productOrUndefined, settingsOf, type DisseminationRow } from './records';
@@ -73,6 +74,23 @@ export function disseminationMessage(product: Product, d: Pick<DisseminationRow,
     },
     metadata: { action: 'NOTIFIED', sessionOwner, session: d.request_date.slice(0, 10) },
   };
+}
+
+/**
+ * What a folder or S3 delivery writes itself at the root of the product's folder. The layout
+ * (`<product folder>/<path>` beside them) is documented and read by recipients, so a stored file
+ * of that name is refused rather than overwritten or moved (see `reservedCollisions`).
+ */
+export const DELIVERY_FILES = ['feature.json', 'manifest-sha256.txt'] as const;
+
+/**
+ * The stored files a folder or S3 delivery cannot write without losing one: named like one of
+ * DELIVERY_FILES, or under a folder so named, at the root. Compared without case: a recipient's
+ * share (SMB, macOS, Windows) or a copy of the bucket on one may not tell `Feature.json` apart.
+ */
+export function reservedCollisions(files: Pick<StoredFile, 'path'>[]): string[] {
+  const reserved = new Set<string>(DELIVERY_FILES);
+  return files.filter((f) => reserved.has(f.path.split('/')[0].toLowerCase())).map((f) => f.path);
 }
 
 /** The signature of a webhook body: sha256=<hex HMAC-SHA256 with the shared secret>. */
@@ -162,6 +180,15 @@ export function createDeliverJob(c: DeliveryContext): JobHandler<DeliverPayload>
     try {
       const folder = productFolder(r.urn);
       const files = product.storedDataId ? await c.storedFiles(product.storedDataId) : [];
+      // before any copy: a collision would overwrite an archived file and still prove "verified"
+      const collisions = reservedCollisions(files);
+      if (collisions.length) {
+        throw new PermanentJobError(
+          `stored data ${product.storedDataId}: ${collisions.map((p) => `'${p}'`).join(', ')} would be overwritten in ${folder}/ at '${r.recipient_label}' ` +
+            `by the delivery's own ${DELIVERY_FILES.join(' or ')} (names reserved at the root of a delivered product, in any case); ` +
+            `nothing was copied — deliver a stored data with ${collisions.length === 1 ? 'that file' : 'those files'} in a subfolder, or through an AMQP or webhook recipient`,
+        );
+      }
       const delivered = new Set(db.prepare('SELECT path FROM dissemination_files WHERE dissemination_id = ?').pluck().all(r.id) as string[]);
       const totalBytes = files.reduce((n, f) => n + f.size, 0);
       const insert = db.prepare('INSERT OR REPLACE INTO dissemination_files (dissemination_id, path, size, md5, sha256, delivered_at) VALUES (?, ?, ?, ?, ?, ?)');
@@ -308,6 +335,56 @@ export function createDeliverJob(c: DeliveryContext): JobHandler<DeliverPayload>
       });
     },
   };
+}
+
+/** What a dissemination whose outbox message a person cancelled fails with (its `lastError`). */
+export const CANCELLED_IN_OUTBOX = 'cancelled in the outbox';
+
+/**
+ * A person cancelled or put back an outbox message (Messages → Outbox). The dissemination it
+ * stands for follows, in the same transaction: otherwise a cancelled message would leave it
+ * PENDING for good (nothing would send it, and neither retry nor notify takes a PENDING one).
+ * - cancelled, while the dissemination waits on it: FAILED with CANCELLED_IN_OUTBOX
+ *   (`dissemination.failed`, final): `disseminations.retry` sends a new message, notify takes it again;
+ * - retried, while its FAILED dissemination still points at it: PENDING again (`retried` by the
+ *   archivist), delivered when the broker confirms it;
+ * - retried, when the dissemination no longer points at it (sent again since: another message,
+ *   or one to come): refused, as the recipient could get the product twice.
+ */
+export function onOutboxChange(tx: Tx, item: OutboxItem, change: OutboxChange): void {
+  if (item.objectKind !== 'dissemination' || !item.objectId) return;
+  const r = tx.db.prepare('SELECT * FROM disseminations WHERE id = ?').get(item.objectId) as DisseminationRow | undefined;
+  if (!r) return;
+  if (change === 'cancelled') {
+    if (r.status !== 'PENDING' || r.outbox_id !== item.id) return; // acknowledged by hand, or an older message
+    const now = nowIso();
+    tx.db.prepare(`UPDATE disseminations SET status = 'FAILED', last_error = ?, updated_at = ? WHERE id = ?`).run(CANCELLED_IN_OUTBOX, now, r.id);
+    tx.event({
+      kind: 'dissemination',
+      objectId: r.id,
+      type: DisseminationEventTypes.failed,
+      payload: { ...base(r), attempt: r.attempts, error: CANCELLED_IN_OUTBOX, final: true, outboxId: item.id },
+    });
+    return;
+  }
+  if (r.outbox_id !== item.id) {
+    throw new FondsError(
+      'CONFLICT',
+      `Outbox message ${item.id} is an earlier message of dissemination ${r.id} (${r.urn} to '${r.recipient_label}'), now ${r.status}${r.outbox_id ? ` with message ${r.outbox_id}` : ''}: ` +
+        `sending this one too could deliver the product twice; use the dissemination's own message, or send the dissemination again (disseminations.retry) when it is FAILED.`,
+      { disseminationId: r.id, status: r.status, ...(r.outbox_id ? { outboxId: r.outbox_id } : {}) },
+    );
+  }
+  if (r.status !== 'FAILED') return; // still waiting on it (send now), or acknowledged by hand
+  try {
+    tx.db.prepare(`UPDATE disseminations SET status = 'PENDING', attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE id = ?`).run(nowIso(), r.id);
+  } catch (err) {
+    if (/UNIQUE/.test((err as Error).message)) {
+      throw new FondsError('CONFLICT', `${r.urn} is already being disseminated to '${r.recipient_label}' by another dissemination; outbox message ${item.id} is left as it was.`, { disseminationId: r.id });
+    }
+    throw err;
+  }
+  tx.event({ kind: 'dissemination', objectId: r.id, type: DisseminationEventTypes.retried, payload: { ...base(r), attempt: r.attempts + 1, by: 'archivist', outboxId: item.id } });
 }
 
 /** The broker confirmed an outbox message: when it is a dissemination's, it is delivered. */

@@ -14,8 +14,8 @@ import type { Session } from '../amqp/link';
 import type { Capability, Deps } from '../capability';
 import { nowIso } from '../db/store';
 import type { Storage } from '../storage';
-import { createAckConsumer, createPatchAcks, webhookAck } from './acks';
-import { COPY_ATTEMPTS, DELIVER_JOB, createDeliverJob, onAmqpSent, type DeliverPayload } from './deliver';
+import { createAckConsumer, createPatchAcks, createWebhookAcks } from './acks';
+import { COPY_ATTEMPTS, DELIVER_JOB, createDeliverJob, onAmqpSent, onOutboxChange, type DeliverPayload } from './deliver';
 import {
   base,
   disseminationTimeline,
@@ -34,7 +34,7 @@ import {
 } from './records';
 
 export { disseminationMigrations } from './migrations';
-export { DELIVER_JOB, disseminationMessage, productFolder, signBody } from './deliver';
+export { CANCELLED_IN_OUTBOX, DELIVER_JOB, disseminationMessage, productFolder, signBody } from './deliver';
 export { ackQueueName, parseAck } from './acks';
 
 export interface DisseminationNeeds {
@@ -98,6 +98,7 @@ export function createDissemination(deps: Deps, needs: DisseminationNeeds): Capa
   const deliver = createDeliverJob({ deps, storage: processing.storage, storedFiles, declare });
   const ackConsumer = createAckConsumer(deps, amqp);
   const patchAcks = createPatchAcks(deps);
+  const webhookAcks = createWebhookAcks(deps);
 
   // after the topology and the products' consumers: recipients' exchanges, then the ack consumer
   amqp.link.onSession(async (s) => {
@@ -109,6 +110,8 @@ export function createDissemination(deps: Deps, needs: DisseminationNeeds): Capa
     await ackConsumer.setup(s);
   });
   amqp.onSent((item) => onAmqpSent(deps, item));
+  // a message cancelled (or put back) by a person in the outbox: its dissemination follows
+  outbox.onChange(onOutboxChange);
 
   const maxAttemptsOf = (s: RecipientSettings) => (s.kind === 'webhook' ? s.maxAttempts : s.kind === 'amqp' ? 5 : COPY_ATTEMPTS);
 
@@ -239,7 +242,7 @@ export function createDissemination(deps: Deps, needs: DisseminationNeeds): Capa
       'disseminations.ack': ({ id }) => ackByHand(id),
       'disseminations.retry': ({ id }) => retry(id),
       'disseminations.unmatchedAcks': ({ offset, limit }) => unmatchedAcks(db, offset, limit),
-      'disseminations.webhookAck': (input) => webhookAck(deps, input),
+      'disseminations.webhookAck': (input) => webhookAcks.receive(input),
       'products.disseminationStatus': ({ urn }) => {
         const known = productOrUndefined(db, urn) || db.prepare('SELECT 1 FROM disseminations WHERE urn = ? LIMIT 1').get(urn);
         if (!known) throw new FondsError('NOT_FOUND', `Product ${urn} does not exist and was never disseminated.`, { urn });
@@ -251,6 +254,7 @@ export function createDissemination(deps: Deps, needs: DisseminationNeeds): Capa
     },
     async stop() {
       patchAcks.stop();
+      webhookAcks.stop();
       await ackConsumer.stop();
     },
   };
