@@ -12,8 +12,19 @@ import { createMainWindow, hardenSession } from './window';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const rendererFile = path.join(here, '../renderer/index.html');
-const devUrl = process.env.ELECTRON_RENDERER_URL;
+/**
+ * electron-vite's dev server (`electron-vite dev` sets this). Honoured only in an unpackaged app and
+ * on a loopback address: the origin it names is trusted with every command over IPC, and a packaged
+ * app shows nothing but its own files.
+ */
+const devUrl = devServerUrl(process.env.ELECTRON_RENDERER_URL);
 const appOrigin = devUrl ? new URL(devUrl).origin : undefined;
+
+function devServerUrl(value: string | undefined): string | undefined {
+  if (!value || app.isPackaged) return undefined;
+  const url = URL.parse(value);
+  return url?.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) ? url.href : undefined;
+}
 const rendererFileUrl = pathToFileURL(rendererFile).href;
 
 function isAppUrl(url: string): boolean {

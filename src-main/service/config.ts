@@ -15,8 +15,11 @@ export const configSchema = z.object({
   /** Headless server bind address; keep loopback unless behind a proxy. */
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(4870),
-  /** Bearer token for the headless server; empty = generate once and keep in <dataDir>/token. */
-  token: z.string().default(''),
+  /** Bearer token for the headless server; empty = generate once and keep in <dataDir>/token. At least 16 characters, as NB clients' tokens. */
+  token: z
+    .string()
+    .refine((t) => t === '' || t.trim().length >= 16, 'at least 16 characters (or empty: one is generated and kept in <dataDir>/token)')
+    .default(''),
   /** Largest JSON body the headless server accepts. */
   maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
   /** Largest single file pushed over HTTP into an upload. */

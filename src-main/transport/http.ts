@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { commandNames, type Pushed } from '../../src-shared/api';
 import { FondsError, httpStatusOf, toErrorShape } from '../../src-shared/errors';
 import type { Service } from '../service';
@@ -44,6 +45,26 @@ const MIME: Record<string, string> = {
   '.ttf': 'font/ttf',
   '.geojson': 'application/geo+json',
 };
+
+/**
+ * A path segment as the client meant it. A malformed escape (`%E0%A4%A`) is the client's mistake:
+ * 400 naming the segment, not a URIError that would read as the server's fault.
+ */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new FondsError('INVALID_INPUT', `The URL segment '${segment.slice(0, 200)}' is not validly percent-encoded (UTF-8).`);
+  }
+}
+
+/**
+ * An event stream whose client does not read (a paused tab, a stuck script) would buffer without
+ * limit: past this much unsent, progress (transient) is skipped for it...
+ */
+const SSE_PROGRESS_BUFFER = 256 * 1024;
+/** ...and past this, its stream is closed: the client reconnects and reloads what it shows. */
+const SSE_MAX_BUFFER = 8 * 1024 * 1024;
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const data = JSON.stringify(body);
@@ -109,7 +130,8 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
       res.setHeader('x-content-type-options', 'nosniff');
       res.setHeader('referrer-policy', 'no-referrer');
       if (!allowedHost(req.headers.host)) throw new FondsError('FORBIDDEN', `Host '${req.headers.host ?? ''}' is not served here.`);
-      const url = new URL(req.url ?? '/', `http://${req.headers.host}`);
+      const url = URL.parse(req.url ?? '/', `http://${req.headers.host}`);
+      if (!url) throw new FondsError('INVALID_INPUT', `'${(req.url ?? '').slice(0, 200)}' is not a URL path.`);
       const p = url.pathname;
       if (p === '/api/health') return sendJson(res, 200, { ok: true });
       // signed by the recipient (HMAC), not by the bearer token: see dissemination-ack.ts
@@ -126,7 +148,7 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
       if (p === '/api/commands' && req.method === 'GET') return sendJson(res, 200, { commands: commandNames });
       if (p.startsWith('/api/call/')) {
         if (req.method !== 'POST') throw new FondsError('INVALID_INPUT', 'Commands are called with POST.');
-        const name = decodeURIComponent(p.slice('/api/call/'.length));
+        const name = decodeSegment(p.slice('/api/call/'.length));
         const input = await readJson(req, opts.maxBodyBytes);
         return sendJson(res, 200, { result: await service.call(name as never, input, ctx) });
       }
@@ -135,8 +157,8 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
       if (report && req.method === 'GET') return await serveReport(req, res, service, url, report[1]);
       const put = /^\/api\/uploads\/([^/]+)\/files\/(.+)$/.exec(p);
       if (put && req.method === 'PUT') {
-        const rel = put[2].split('/').map(decodeURIComponent).join('/');
-        return sendJson(res, 201, { result: await service.stageFile(decodeURIComponent(put[1]), rel, req) });
+        const rel = put[2].split('/').map(decodeSegment).join('/');
+        return sendJson(res, 201, { result: await service.stageFile(decodeSegment(put[1]), rel, req) });
       }
       for (const r of routes) {
         if (r.method !== req.method) continue;
@@ -154,9 +176,16 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
   function openEventStream(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': fonds\n\n');
-    const send = (p: Pushed) => res.write(`event: ${p.channel}\ndata: ${JSON.stringify(p.channel === 'event' ? p.event : p.progress)}\n\n`);
+    const send = (p: Pushed) => {
+      if (res.writableLength > SSE_MAX_BUFFER) return void res.destroy(); // 'close' below cleans up
+      if (p.channel === 'progress' && res.writableLength > SSE_PROGRESS_BUFFER) return;
+      res.write(`event: ${p.channel}\ndata: ${JSON.stringify(p.channel === 'event' ? p.event : p.progress)}\n\n`);
+    };
     const unsubscribe = service.subscribe(send);
-    const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    const beat = setInterval(() => {
+      if (res.writableLength > SSE_MAX_BUFFER) res.destroy();
+      else res.write(': keep-alive\n\n');
+    }, 15_000);
     sse.add(res);
     req.on('close', () => {
       clearInterval(beat);
@@ -185,7 +214,7 @@ export async function startHttpServer(opts: HttpOptions): Promise<HttpServer> {
 
 async function serveStatic(dir: string | undefined, urlPath: string, res: http.ServerResponse): Promise<void> {
   if (!dir) throw new FondsError('NOT_FOUND', 'This server has no renderer to serve (API only).');
-  let rel = decodeURIComponent(urlPath).replace(/^\/+/, '');
+  let rel = decodeSegment(urlPath).replace(/^\/+/, '');
   if (rel === '' || !path.extname(rel)) rel = 'index.html';
   const file = path.resolve(dir, rel);
   if (!isInside(dir, file)) throw new FondsError('PATH_OUTSIDE_ROOT', 'Refused path.');
@@ -197,5 +226,7 @@ async function serveStatic(dir: string | undefined, urlPath: string, res: http.S
     'content-security-policy': CSP,
     'cache-control': rel === 'index.html' ? 'no-store' : 'max-age=3600',
   });
-  fs.createReadStream(file).pipe(res);
+  // pipeline, not pipe: a client that goes away (or a read error) closes the file, and the error
+  // ends this response instead of escaping as an uncaught exception
+  await pipeline(fs.createReadStream(file), res).catch(() => res.destroy());
 }

@@ -5,7 +5,7 @@ import { nbCreateBodySchema } from '../../src-shared/domain/nb';
 import { FondsError, httpStatusOf, toErrorShape } from '../../src-shared/errors';
 import type { CallContext, Service } from '../service';
 import { NB_CLIENT_PREFIX, clientForToken } from '../service/dissemination/nb';
-import { readJson, sendJson } from './http';
+import { decodeSegment, readJson, sendJson } from './http';
 
 /**
  * The NB dissemination service (seed 004) on the headless server:
@@ -38,7 +38,7 @@ function sendNbError(res: http.ServerResponse, err: unknown): void {
 export async function handleNb(req: http.IncomingMessage, res: http.ServerResponse, url: URL, opts: { service: Service; token: string; maxBodyBytes: number }): Promise<void> {
   const { service } = opts;
   try {
-    const parts = url.pathname.slice(NB_PATH.length).split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = url.pathname.slice(NB_PATH.length).split('/').filter(Boolean).map(decodeSegment);
     // the download link carries its own HMAC signature and expiry instead of a bearer token
     if (parts.length === 2 && parts[1] === 'download' && req.method === 'GET') return await download(req, res, url, service, parts[0]);
 

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { FondsError } from '../../src-shared/errors';
 import type { CallContext, Service } from '../service';
-import { readJson, sendJson } from './http';
+import { decodeSegment, readJson, sendJson } from './http';
 
 /** A REST route shaped like a seed API (Entrepot, NB, Medona), mapped onto contract commands. */
 export interface RestRoute {
@@ -20,7 +20,8 @@ export interface RestRoute {
 export const DATASTORE = 'default';
 
 function datastore(params: Record<string, string>): void {
-  if (decodeURIComponent(params.ds) !== DATASTORE) throw new FondsError('NOT_FOUND', `Datastore '${decodeURIComponent(params.ds)}' does not exist (this workstation has '${DATASTORE}').`);
+  const ds = decodeSegment(params.ds);
+  if (ds !== DATASTORE) throw new FondsError('NOT_FOUND', `Datastore '${ds}' does not exist (this workstation has '${DATASTORE}').`);
 }
 
 const DS = '^/api/datastores/(?<ds>[^/]+)';
@@ -37,6 +38,12 @@ function sendList<T>(res: http.ServerResponse, page: { items: T[]; total: number
   res.setHeader('Content-Range', page.items.length ? `${page.offset + 1}-${page.offset + page.items.length}/${page.total}` : `*/${page.total}`);
   sendJson(res, 200, page.items);
 }
+/** A JSON body that must be an object (the seed's bodies all are): anything else is a 400. */
+async function readObject(req: http.IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const body = await readJson(req, limit);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FondsError('INVALID_INPUT', 'The request body must be a JSON object.');
+  return body as Record<string, unknown>;
+}
 const route = (method: string, tail: string, handle: RestRoute['handle']): RestRoute => ({ method, pattern: new RegExp(`${DS}${tail}$`), handle });
 
 /**
@@ -45,7 +52,7 @@ const route = (method: string, tail: string, handle: RestRoute['handle']): RestR
  */
 export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] {
   const call = service.call.bind(service);
-  const id = (params: Record<string, string>) => decodeURIComponent(params.id);
+  const id = (params: Record<string, string>) => decodeSegment(params.id);
   return [
     // ---- IGN Entrepot: processings, executions, stored data, uploads (seed 002) ----
     route('GET', '/processings', async ({ res, params, ctx }) => {
@@ -82,7 +89,7 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
     }),
     route('PATCH', '/stored_data/(?<id>[^/]+)', async ({ req, res, params, ctx }) => {
       datastore(params);
-      const body = (await readJson(req, maxBodyBytes)) as Record<string, unknown>;
+      const body = await readObject(req, maxBodyBytes);
       sendJson(res, 200, await call('storedData.patch', { ...body, id: id(params) }, ctx));
     }),
     route('GET', '/uploads', async ({ res, params, url, ctx }) => {
@@ -91,7 +98,7 @@ export function restRoutes(service: Service, maxBodyBytes: number): RestRoute[] 
     }),
     route('POST', '/uploads', async ({ req, res, params, ctx }) => {
       datastore(params);
-      const body = (await readJson(req, maxBodyBytes)) as Record<string, unknown>;
+      const body = await readObject(req, maxBodyBytes);
       if (body.type !== undefined && body.type !== 'ARCHIVE') throw new FondsError('INVALID_INPUT', `Upload type '${String(body.type)}' is not supported here (ARCHIVE only).`);
       sendJson(res, 201, await call('uploads.create', { name: body.name, description: body.description ?? '', ...(body.srs ? { srs: body.srs } : {}) }, ctx));
     }),

@@ -44,6 +44,12 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses a bearer token shorter than 16 characters', () => {
+    const d = dir();
+    expect(() => loadConfig({ env: { FONDS_DATA_DIR: d, FONDS_TOKEN: 'secret' } })).toThrowError(/FONDS_TOKEN.*at least 16 characters/);
+    expect(loadConfig({ env: { FONDS_DATA_DIR: d, FONDS_TOKEN: 'a-token-of-24-characters' } }).token).toBe('a-token-of-24-characters');
+  });
+
   it('refuses an unknown key instead of ignoring a typo', () => {
     const d = dir();
     fs.writeFileSync(path.join(d, 'config.json'), JSON.stringify({ prot: 80 }));

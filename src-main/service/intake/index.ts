@@ -11,7 +11,7 @@ import type { HashAlgorithm } from '../fixity/hash-pool';
 import { resolveInside } from '../paths';
 import { createBag, validateBag, type BagAlgorithm } from './bagit';
 import { CHECK_JOB, createCheckJob } from './check';
-import { getUploadRow, listFiles, listFindings, listUploads, rowToUpload, setUploadStatus, type Source } from './uploads';
+import { beginPush, getUploadRow, listFiles, listFindings, listUploads, refuseWhilePushing, rowToUpload, setUploadStatus, type Source } from './uploads';
 
 export { intakeMigrations } from './migrations';
 
@@ -45,6 +45,18 @@ export async function validateBagAt(deps: Pick<Deps, 'pool'>, bagPath: string, s
   };
 }
 
+/** A pushed file that could not be kept, said with its path in the upload (never the server's own paths). */
+function pushError(rel: string, err: unknown): FondsError {
+  if (err instanceof FondsError) return err;
+  const errno = (err as NodeJS.ErrnoException).code;
+  const details = { path: rel, ...(errno ? { errno } : {}) };
+  if (errno === 'EEXIST' || errno === 'ENOTDIR') return new FondsError('CONFLICT', `${rel}: a file already pushed into this upload has the name of one of its folders; it was not kept.`, details);
+  if (errno === 'EISDIR') return new FondsError('CONFLICT', `${rel}: is a folder of this upload already; the file was not kept.`, details);
+  if (errno === 'ENOSPC') return new FondsError('IO_ERROR', `${rel}: the disk of the staging folder is full; the file was not kept.`, details);
+  if (errno === 'ECONNRESET' || errno === 'ERR_STREAM_PREMATURE_CLOSE') return new FondsError('IO_ERROR', `${rel}: the client stopped sending before the end; the file was not kept.`, details);
+  return new FondsError('IO_ERROR', `${rel}: could not be written (${errno ?? 'error'}); the file was not kept.`, details);
+}
+
 /** Intake: uploads of dropped or pushed deliveries, their checks, and BagIt bags. */
 export function createIntake(deps: Deps): Capability & {
   stageFile(uploadId: string, rel: string, body: Readable, limit: number): Promise<{ path: string; size: number }>;
@@ -52,11 +64,18 @@ export function createIntake(deps: Deps): Capability & {
   const { store, jobs, config } = deps;
   const db = store.db;
   const stagingDir = (id: string) => path.join(config.dataDir, 'staging', id);
+  /**
+   * Pushed files are written here first, outside every upload's folder, and renamed in only once
+   * whole: a check never sees half a file, and what a crash leaves here is removed on the next start.
+   */
+  const partsDir = path.join(config.dataDir, 'staging', '.parts');
+  fs.rmSync(partsDir, { recursive: true, force: true });
 
   const startChecks = (id: string, trigger: string) =>
     store.transact((tx) => {
       const row = getUploadRow(tx.db, id);
       if (row.status === 'CHECKING') throw new FondsError('CONFLICT', `Upload '${row.name}' is already being checked.`);
+      refuseWhilePushing(row, trigger === 'close' ? 'close it' : 'check it');
       tx.db
         .prepare(`UPDATE uploads SET walked = 0, archive_check = 'WAITING', standard_check = 'WAITING', progress = NULL WHERE id = ?`)
         .run(id);
@@ -137,10 +156,11 @@ export function createIntake(deps: Deps): Capability & {
         throw new FondsError('CONFLICT', `Upload '${row.name}' is ${row.status}; files can only be pushed into an OPEN upload created for it.`);
       }
       const target = resolveInside(stagingDir(uploadId), rel);
-      await fs.promises.mkdir(path.dirname(target), { recursive: true });
-      const temp = `${target}.part-${randomUUID()}`;
+      const done = beginPush(row);
+      const temp = path.join(partsDir, randomUUID());
       let size = 0;
       try {
+        await fs.promises.mkdir(partsDir, { recursive: true });
         await pipeline(
           body,
           async function* (source: AsyncIterable<Buffer>) {
@@ -152,10 +172,21 @@ export function createIntake(deps: Deps): Capability & {
           },
           fs.createWriteStream(temp, { flags: 'wx' }),
         );
-        await fs.promises.rename(temp, target);
+        // still OPEN (closing, checking and deleting wait for pushes; this is the last word), then
+        // renamed in at once: nothing else runs between the two
+        const now = getUploadRow(db, uploadId);
+        if (now.status !== 'OPEN') throw new FondsError('CONFLICT', `Upload '${now.name}' became ${now.status} while ${rel} was being pushed; the file was not kept.`, { path: rel });
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        // a path pushed twice is a naming conflict for the archivist to settle, never a silent replacement
+        const there = fs.lstatSync(target, { throwIfNoEntry: false });
+        if (there?.isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+        if (there) throw new FondsError('CONFLICT', `${rel}: was already pushed into this upload; the second copy was not kept (push it under another name, or start a new upload).`, { path: rel });
+        fs.renameSync(temp, target);
       } catch (err) {
         await fs.promises.rm(temp, { force: true });
-        throw err;
+        throw pushError(rel, err);
+      } finally {
+        done();
       }
       store.transact((tx) => tx.event({ kind: 'upload', objectId: uploadId, type: 'file.pushed', payload: { path: rel, size } }));
       return { path: rel, size };

@@ -66,6 +66,45 @@ export function getUploadRow(db: DB, id: string): UploadRow {
   return row;
 }
 
+/**
+ * Files being pushed into staged uploads (HTTP PUT), by upload id. In memory: one Fonds process
+ * per data directory, and a push lives no longer than its request. While a file is on its way, its
+ * upload is not closed, checked again or deleted (the check would miss it).
+ */
+const pushing = new Map<string, number>();
+/** uploads being deleted: no push starts into them */
+const barred = new Set<string>();
+
+/** Counts a push into the upload until the returned function is called; refused while it is being deleted. */
+export function beginPush(row: Pick<UploadRow, 'id' | 'name'>): () => void {
+  const id = row.id;
+  if (barred.has(id)) throw new FondsError('CONFLICT', `Upload '${row.name}' is being deleted; files can no longer be pushed into it.`);
+  pushing.set(id, (pushing.get(id) ?? 0) + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const n = (pushing.get(id) ?? 1) - 1;
+    if (n > 0) pushing.set(id, n);
+    else pushing.delete(id);
+  };
+}
+
+/** Refuses `action` (what the caller is about to do) while files are being pushed into the upload. */
+export function refuseWhilePushing(row: Pick<UploadRow, 'id' | 'name'>, action: string): void {
+  const n = pushing.get(row.id);
+  if (n) {
+    throw new FondsError('CONFLICT', `Upload '${row.name}' has ${n} file${n === 1 ? '' : 's'} still being pushed; ${action} once ${n === 1 ? 'it is' : 'they are'} in.`, { pushing: n });
+  }
+}
+
+/** While the upload is being deleted: refused if a push is on its way, then no push starts until the returned function is called. */
+export function barPushes(row: Pick<UploadRow, 'id' | 'name'>): () => void {
+  refuseWhilePushing(row, 'delete it');
+  barred.add(row.id);
+  return () => barred.delete(row.id);
+}
+
 export function sourcesOf(row: UploadRow): Source[] {
   return JSON.parse(row.sources) as Source[];
 }

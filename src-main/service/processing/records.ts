@@ -6,7 +6,7 @@ import { canExecutionBecome, canStoredDataBecome } from '../../../src-shared/dom
 import { FondsError } from '../../../src-shared/errors';
 import type { Deps } from '../capability';
 import { nowIso, type Tx } from '../db/store';
-import { getUploadRow, rowToUpload, setUploadStatus, sourcesOf } from '../intake/uploads';
+import { barPushes, getUploadRow, rowToUpload, setUploadStatus, sourcesOf } from '../intake/uploads';
 import type { Storage } from '../storage';
 
 /** The catalog: the seed's archive-to-archive processing ("Recopie d'une archive livrée"). */
@@ -182,13 +182,18 @@ export async function deleteUpload(deps: Deps, id: string) {
       execution: blocking[0].id,
     });
   }
-  if (u.staged) {
-    for (const s of sourcesOf(u)) {
-      if (path.resolve(s.path).startsWith(path.resolve(deps.config.dataDir, 'staging') + path.sep)) await fs.promises.rm(s.path, { recursive: true, force: true });
+  const release = barPushes(u); // a file pushed meanwhile would land in a deleted upload
+  try {
+    if (u.staged) {
+      for (const s of sourcesOf(u)) {
+        if (path.resolve(s.path).startsWith(path.resolve(deps.config.dataDir, 'staging') + path.sep)) await fs.promises.rm(s.path, { recursive: true, force: true });
+      }
     }
+    return deps.store.transact((tx) => {
+      setUploadStatus(tx, id, 'DELETED', { stagedFilesRemoved: u.staged === 1, executions: executions.map((e) => e.id) });
+      return rowToUpload(getUploadRow(tx.db, id));
+    });
+  } finally {
+    release();
   }
-  return deps.store.transact((tx) => {
-    setUploadStatus(tx, id, 'DELETED', { stagedFilesRemoved: u.staged === 1, executions: executions.map((e) => e.id) });
-    return rowToUpload(getUploadRow(tx.db, id));
-  });
 }
