@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReportRow } from '../../src-shared/domain/dissemination';
 import type { ReportDocument } from '../../src-shared/domain/report';
 import { startHttpServer, type HttpServer } from '../../src-main/transport/http';
+import { MISSING_GLYPH } from '../../src-main/service/reports/pdf';
 import { writeDisseminations, type FixtureDissemination } from '../helpers/report-fixture';
 import { startService } from '../helpers/service';
 import { repoRoot, requireOrSkip, tempDir } from '../helpers/util';
@@ -321,6 +322,16 @@ describe.runIf(requireOrSkip(hasPoppler, 'pdftotext and pdftoppm (apt-get instal
     for (let n = 1; n <= r.pages!; n++) expect(all).toContain(`Page ${n} sur ${r.pages}`);
     expect(all).toContain('Rapport de diffusion');
     expect(renderPages(r.path, path.join(out, 'march-page'))).toHaveLength(r.pages!);
+  });
+
+  it('shows a character its font cannot draw as a visible mark, never a silent blank', async () => {
+    writeDisseminations(s.service.internals.store, [{ id: 'cjk', urn: 'URN:FEATURE:DATA:project1:cjk-1:V1', productName: 'Ōsaka 東京 Привет', recipientLabel: 'Tōkyō 国立', requestedAt: '2026-06-02T10:00:00.000Z' }]);
+    const r = await exportTo('june.pdf', { filters: { from: '2026-06-01', to: '2026-06-30' }, format: 'pdf' });
+    const detail = pdfText(r.path, 2);
+    expect(detail).toContain(`Ōsaka ${MISSING_GLYPH.repeat(2)} Привет`);
+    expect(detail).toContain(`Tōkyō ${MISSING_GLYPH.repeat(2)}`);
+    // the CSV keeps every character
+    expect(fs.readFileSync((await exportTo('june.csv', { filters: { from: '2026-06-01', to: '2026-06-30' }, format: 'csv' })).path, 'utf8')).toContain('Ōsaka 東京 Привет');
   });
 
   it('an empty report says so on one page', async () => {

@@ -6,7 +6,8 @@
  * Streaming: rows have a fixed height (long values wrap to two lines, then end with "…"), so the
  * page count N is known before the first row is drawn and each page goes out as soon as the next
  * one starts (no page buffering). Fonts: DejaVu Sans Condensed from resources/fonts, embedded as
- * subsets, so French and Norwegian names (é, è, ç, æ, ø, å…) render and extract as text.
+ * subsets, so French and Norwegian names (é, è, ç, æ, ø, å…) render and extract as text; what
+ * they have no glyph for shows as MISSING_GLYPH.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -162,10 +163,39 @@ const COLUMNS: Column[] = [
   { label: 'error', width: W - 2 * M - (168 + 112 + 72 + 44 + 44 + 54 + 52 + 40 + 24 + 42 + 22), cell: (r) => r.lastError ?? '' },
 ];
 
+/** The glyph lookup of pdfkit's current font (fontkit's, behind a field pdfkit does not type). */
+type CurrentFont = { _font?: { font?: { hasGlyphForCodePoint?(cp: number): boolean } } };
+
+/** What stands for a character the font cannot draw: visible, where pdfkit would leave a blank. */
+export const MISSING_GLYPH = '□';
+
 /** Character widths at size 1, per font, for fitting text without pdfkit's line wrapper. */
 class Measure {
   private readonly cache = new Map<string, number>();
+  private readonly glyphs = new Map<string, boolean>();
   constructor(private readonly doc: PDFKit.PDFDocument) {}
+
+  /**
+   * `text` with every character the font has no glyph for (CJK, many scripts beyond Latin, Greek
+   * and Cyrillic) replaced by MISSING_GLYPH: a name must not lose letters silently. The CSV and
+   * JSON exports keep every character.
+   */
+  printable(text: string, font: string): string {
+    if (/^[\x20-\x7e\u00a0-\u024f]*$/.test(text)) return text; // Latin: DejaVu has it all
+    let out = '';
+    for (const ch of text) {
+      const key = font + ch;
+      let has = this.glyphs.get(key);
+      if (has === undefined) {
+        this.doc.font(font);
+        const lookup = (this.doc as unknown as CurrentFont)._font?.font;
+        has = lookup?.hasGlyphForCodePoint ? lookup.hasGlyphForCodePoint(ch.codePointAt(0)!) : true;
+        this.glyphs.set(key, has);
+      }
+      out += has ? ch : MISSING_GLYPH;
+    }
+    return out;
+  }
 
   width(text: string, font: string, size: number): number {
     let w = 0;
@@ -280,9 +310,14 @@ export async function writePdf(batches: AsyncIterable<ReportRow[]>, sink: Sink, 
   const pages = 1 + Math.ceil(head.summary.total / ROWS_PER_PAGE);
   const stamp = `${l.generated} ${head.generatedAt.replace('T', ' ').slice(0, 19)} UTC`;
 
-  const text = (s: string, x: number, y: number, font = 'R', size = FS, color = '#000000', opt: PDFKit.Mixins.TextOptions = {}) =>
-    doc.font(font).fontSize(size).fillColor(color).text(s, x, y, { lineBreak: false, ...opt });
-  const right = (s: string, xRight: number, y: number, font = 'R', size = FS, color = '#000000') => text(s, xRight - measure.width(s, font, size), y, font, size, color);
+  const text = (s: string, x: number, y: number, font = 'R', size = FS, color = '#000000', opt: PDFKit.Mixins.TextOptions = {}) => {
+    const shown = measure.printable(s, font);
+    return doc.font(font).fontSize(size).fillColor(color).text(shown, x, y, { lineBreak: false, ...opt });
+  };
+  const right = (s: string, xRight: number, y: number, font = 'R', size = FS, color = '#000000') => {
+    const shown = measure.printable(s, font);
+    return text(shown, xRight - measure.width(shown, font, size), y, font, size, color);
+  };
 
   function footer(n: number): void {
     doc.moveTo(M, FOOTER_Y - 4).lineTo(W - M, FOOTER_Y - 4).lineWidth(0.5).strokeColor('#bbbbbb').stroke();
@@ -425,9 +460,9 @@ export async function writePdf(batches: AsyncIterable<ReportRow[]>, sink: Sink, 
     if (shaded) doc.rect(M, top, W - 2 * M, ROW_H).fill('#f6f6f6');
     let x = M;
     for (const c of COLUMNS) {
-      const value = c.cell(r, l);
       const color = c.label === 'status' ? COLORS[r.status] : c.label === 'error' || (c.label === 'fixity' && r.fixity === 'failed') ? '#8a1c1c' : '#000000';
       const font = c.label === 'status' ? 'B' : 'R';
+      const value = measure.printable(c.cell(r, l), font); // before fitting: the widths are those drawn
       const lines = measure.fit(value, c.width - 4, 2, font, FS);
       lines.forEach((line, i) => (c.align === 'right' ? right(line, x + c.width - 2, top + 2 + i * LINE, font, FS, color) : text(line, x + 2, top + 2 + i * LINE, font, FS, color)));
       x += c.width;
