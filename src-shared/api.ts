@@ -307,6 +307,8 @@ export const commands = {
       dryRun: z.boolean().default(true),
       /** delete only these (the list a person confirmed); each is checked again */
       ids: z.array(messageId).max(10_000).optional(),
+      /** a dry run's runId: delete only what that dry run selected (each checked again, with its `now`) */
+      confirm: z.string().min(1).max(100).optional(),
       /** count delays back from this moment (a dry run's), never later than now */
       now: isoDate.optional(),
       /** how many items to list in the report; totals always count all */

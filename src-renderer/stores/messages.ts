@@ -15,8 +15,8 @@ export interface MessageFilters {
   q: string;
 }
 
-/** A dry run shown for confirmation: `ids` is sent back so that only what was shown is deleted. */
-const CONFIRM_IDS_MAX = 10_000;
+/** How many items of a dry run (or of a purge's report) are listed; the totals count them all. */
+const PREVIEW_LISTED_MAX = 10_000;
 
 /**
  * The message directory, Fonds' outbox and the purge, for the review screen. Everything comes from
@@ -132,17 +132,19 @@ export const useMessages = defineStore('messages', () => {
 
   async function dryRun(): Promise<void> {
     lastPurge.value = undefined;
-    const r = await act(() => call('purge.run', { dryRun: true, limit: CONFIRM_IDS_MAX }));
+    const r = await act(() => call('purge.run', { dryRun: true, limit: PREVIEW_LISTED_MAX }));
     preview.value = r;
   }
 
+  /**
+   * Deletes what the preview selected and nothing else: the service kept the dry run's whole
+   * selection (listed or not) under its runId, and checks each message again. A message that
+   * matches only since the preview waits for the next one.
+   */
   async function confirmPurge(): Promise<void> {
     const p = preview.value;
     if (!p || p.totals.messages === 0) return;
-    const complete = p.itemsOmitted === 0;
-    const r = await act(() =>
-      call('purge.run', { dryRun: false, now: p.now, ...(complete ? { ids: p.items.map((i) => i.id) } : {}), limit: CONFIRM_IDS_MAX }),
-    );
+    const r = await act(() => call('purge.run', { dryRun: false, confirm: p.runId, limit: PREVIEW_LISTED_MAX }));
     if (r) {
       lastPurge.value = r;
       preview.value = undefined;

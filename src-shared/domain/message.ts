@@ -187,6 +187,13 @@ export interface PurgeReport {
   runId: string;
   dryRun: boolean;
   trigger: 'ui' | 'cli' | 'http' | 'schedule' | 'internal';
+  /**
+   * dry runs: until when `purge.run({dryRun: false, confirm: runId})` may delete this run's
+   * selection (once, each message checked again); nothing outside it is ever deleted that way
+   */
+  confirmUntil?: string;
+  /** real runs confirmed from a dry run: that dry run's runId */
+  confirmed?: string;
   /** the moment delays are counted back from */
   now: string;
   startedAt: string;

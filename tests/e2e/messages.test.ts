@@ -148,12 +148,21 @@ describe.runIf(fs.existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') |
     expect(fs.existsSync(path.join(dir, 'TR-2021-0001'))).toBe(true); // a dry run deletes nothing
     expect(await page.getByTestId('purge-confirm').isDisabled()).toBe(true);
     await page.screenshot({ path: path.join(artifactsDir, 'messages-purge.png') });
+    // a transfer that becomes purgeable after the preview was shown is not part of what is confirmed
+    message('TR-2020-LATE', 'ArchiveTransfer', '2020-05-05T09:00:00Z', 'processed');
+    await expect.poll(async () => (await api<{ total: number }>('messages.list', { q: 'TR-2020-LATE' })).total).toBe(1);
+    const sent: unknown[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/api/call/purge.run')) sent.push(r.postDataJSON());
+    });
+    await expect.poll(() => page.getByTestId('purge-scope').textContent()).toContain('Only the messages of this preview are deleted');
     await page.getByTestId('purge-confirm-check').check();
     await page.getByTestId('purge-confirm').click();
     await expect.poll(() => page.getByTestId('purge-result').textContent()).toContain('2 messages deleted');
-    expect(fs.readdirSync(dir).sort()).toEqual(['BROKEN-1', 'COM-2023-0001', 'RES-2024-0001', 'TR-2022-0003']);
+    expect(sent).toEqual([{ dryRun: false, confirm: expect.any(String), limit: 10_000 }]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['BROKEN-1', 'COM-2023-0001', 'RES-2024-0001', 'TR-2020-LATE', 'TR-2022-0003']);
     await page.getByTestId('tab-messages').click();
-    await expect.poll(() => page.getByTestId('message-total').textContent()).toBe('(4)');
+    await expect.poll(() => page.getByTestId('message-total').textContent()).toBe('(5)');
   });
 
   it('speaks French', async () => {

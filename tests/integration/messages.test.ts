@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
+import { rescan } from '../../src-main/service/messages/indexer';
 import { startHttpServer } from '../../src-main/transport/http';
 import type { FondsEvent, Message } from '../../src-shared/api';
 import { FondsError } from '../../src-shared/errors';
@@ -195,6 +196,49 @@ describe('indexing the message directory', () => {
     const page = await s.call('messages.list', { limit: 1, offset: 1 });
     expect(page).toMatchObject({ total: 3, offset: 1 });
     expect(page.items.map((m) => m.id)).toEqual(['B']);
+  });
+
+  it('dates a message by its Date only when it is an xs:date or xs:dateTime, and never purges it early', async () => {
+    const dir = messageDir();
+    writeMessage(dir, 'D7', { status: 'processed', date: '7' });
+    writeMessage(dir, 'SPRINT', { status: 'processed', date: 'Sprint 12' });
+    writeMessage(dir, 'LOCAL', { status: 'processed', date: '2020-01-01T10:00:00' });
+    const { s } = await service(dir);
+    for (const id of ['D7', 'SPRINT']) {
+      const m = (await s.call('messages.get', { id })).message;
+      expect(m, id).toMatchObject({ state: 'ok', dateSource: 'file' });
+      expect(Date.now() - Date.parse(m.date!), id).toBeLessThan(3_600_000); // the file's time: today
+      expect(m.reason, id).toMatch(/^Date '.+' is not readable as an xs:date or xs:dateTime/);
+    }
+    // without a zone: UTC, the same on every instance sharing the directory
+    expect((await s.call('messages.get', { id: 'LOCAL' })).message).toMatchObject({ date: '2020-01-01T10:00:00.000Z', dateSource: 'message' });
+    const report = await s.call('purge.run', { dryRun: false });
+    expect(report.items.map((i) => i.id)).toEqual(['LOCAL']);
+    expect(fs.existsSync(path.join(dir, 'D7'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'SPRINT'))).toBe(true);
+  });
+
+  it('leaves no row for a message deleted while a rescan had it read but not yet written', async () => {
+    const dir = messageDir();
+    const { s } = await service(dir, { messageWatch: false });
+    const n = 1500;
+    for (let i = 0; i < n; i++) writeMessage(dir, `G${String(i).padStart(4, '0')}`, { attachments: {}, archive: false });
+    const store = s.internals.store;
+    let deletedAt = -1;
+    const summary = await rescan(dir, store, {
+      trigger: 'test',
+      // between slices, with some messages read but still waiting in a batch: another instance
+      // deletes every message, and what the watcher does for the ones already written is done here
+      progress: (done) => {
+        if (deletedAt >= 0 || done === 0 || done % 500 === 0 || done === n) return;
+        deletedAt = done;
+        for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        store.db.prepare('DELETE FROM messages').run();
+      },
+    });
+    expect(deletedAt).toBeGreaterThan(0);
+    expect((await s.call('messages.list', {})).total).toBe(0);
+    expect(summary).toMatchObject({ total: 0, added: 0 });
   });
 
   it('shows the content pretty-printed and the attachments, beside archives included', async () => {
@@ -451,6 +495,107 @@ describe('purging the directory', () => {
     expect(report.items.map((i) => i.id)).toEqual(['OK']);
     expect(fs.readdirSync(path.join(outside, 'VICTIM')).sort()).toEqual(['VICTIM.status', 'VICTIM.xml', 'document.pdf']);
     expect(fs.lstatSync(path.join(dir, 'LINK')).isSymbolicLink()).toBe(true);
+  });
+
+  it('never reads through a link, nor purges it: a message whose file or sidecar is a link is unparseable', async () => {
+    const dir = messageDir();
+    const outside = tempDir('fonds-outside-');
+    cleanups.push(() => fs.rmSync(outside, { recursive: true, force: true }));
+    const secret = path.join(outside, 'secret.xml');
+    fs.writeFileSync(secret, `<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Date>2020-01-01T00:00:00Z</Date><Status>processed</Status><MessageIdentifier>SECRET-REF</MessageIdentifier></ArchiveTransfer>`);
+    fs.writeFileSync(path.join(outside, 'status'), 'processed');
+    fs.writeFileSync(path.join(outside, 'archive.zip'), 'outside archive');
+    fs.symlinkSync(secret, path.join(dir, 'LINK.xml')); // a folder-less message that is a link
+    writeMessage(dir, 'SIDE'); // its sidecar is a link saying 'processed'
+    fs.symlinkSync(path.join(outside, 'status'), path.join(dir, 'SIDE', 'SIDE.status'));
+    writeMessage(dir, 'INNER', { status: 'processed' }); // its message file is a link
+    fs.rmSync(path.join(dir, 'INNER', 'INNER.xml'));
+    fs.symlinkSync(secret, path.join(dir, 'INNER', 'INNER.xml'));
+    writeMessage(dir, 'ZIPLINK', { status: 'processed', archive: false }); // a real message with a link beside
+    fs.symlinkSync(path.join(outside, 'archive.zip'), path.join(dir, 'ZIPLINK.zip'));
+    const { s } = await service(dir);
+
+    const link = await s.call('messages.get', { id: 'LINK' });
+    expect(link.message).toMatchObject({ state: 'unparseable', reason: 'LINK.xml is a symbolic link: links are never followed, so this message is not read and never purged' });
+    expect(link.message.reference).toBeUndefined();
+    expect(link.content).toBe('');
+    expect((await s.call('messages.get', { id: 'SIDE' })).message).toMatchObject({ state: 'unparseable', reason: expect.stringContaining('SIDE/SIDE.status is a symbolic link') });
+    expect((await s.call('messages.get', { id: 'SIDE' })).message.status).toBeUndefined();
+    const inner = await s.call('messages.get', { id: 'INNER' });
+    expect(inner.message).toMatchObject({ state: 'unparseable', reason: expect.stringContaining('INNER/INNER.xml is a symbolic link') });
+    expect(inner.content).toBe('');
+    // a review is kept in the index; the link in the sidecar's place is not replaced
+    expect(await s.call('messages.setStatus', { id: 'SIDE', status: 'processed' })).toMatchObject({ state: 'unparseable', status: 'processed' });
+
+    const report = await s.call('purge.run', { dryRun: false });
+    expect(report.items.map((i) => [i.id, i.deleted])).toEqual([['ZIPLINK', true]]);
+    for (const name of ['LINK.xml', 'ZIPLINK.zip', 'SIDE/SIDE.status', 'INNER/INNER.xml']) expect(fs.lstatSync(path.join(dir, name)).isSymbolicLink(), name).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'ZIPLINK'))).toBe(false);
+    expect(fs.readdirSync(outside).sort()).toEqual(['archive.zip', 'secret.xml', 'status']);
+    const purged = (await s.call('messages.timeline', { id: 'ZIPLINK' })).items.find((e) => e.type === 'purged');
+    expect(purged?.payload.kept).toEqual(['ZIPLINK.zip: a symbolic link: never deleted']);
+  });
+
+  it("does not delete a top-level file that belongs to another message since its folder appeared", async () => {
+    const dir = messageDir();
+    writeMessage(dir, 'MSG-1', { status: 'processed', archive: false });
+    fs.writeFileSync(path.join(dir, 'MSG-1.zip'), 'archive of MSG-1');
+    fs.writeFileSync(path.join(dir, 'MSG-1.2.zip'), 'archive of MSG-1.2, arrived before its folder');
+    const { s } = await service(dir, { messageWatch: false });
+    expect((await s.call('messages.get', { id: 'MSG-1' })).attachments.map((a) => a.path).sort()).toEqual(['MSG-1.2.zip', 'MSG-1.zip', 'MSG-1/document.pdf']);
+    // the folder of MSG-1.2 appears, a live transfer; the index has not seen it yet
+    writeMessage(dir, 'MSG-1.2', { status: 'received', date: new Date().toISOString(), archive: false });
+    const report = await s.call('purge.run', { dryRun: false });
+    expect(report.items.map((i) => [i.id, i.deleted])).toEqual([['MSG-1', true]]);
+    expect(fs.readFileSync(path.join(dir, 'MSG-1.2.zip'), 'utf8')).toBe('archive of MSG-1.2, arrived before its folder');
+    expect(fs.existsSync(path.join(dir, 'MSG-1.zip'))).toBe(false);
+    expect(fs.readdirSync(dir).sort()).toEqual(['MSG-1.2', 'MSG-1.2.zip']);
+    await s.call('messages.rescan', {});
+    expect((await s.call('messages.get', { id: 'MSG-1.2' })).attachments.map((a) => a.path).sort()).toEqual(['MSG-1.2.zip', 'MSG-1.2/document.pdf']);
+  });
+
+  it('gives a top-level file to the message whose folder appears, as the watcher sees it', async () => {
+    const dir = messageDir();
+    writeMessage(dir, 'MSG-1', { status: 'processed' });
+    fs.writeFileSync(path.join(dir, 'MSG-1.2.zip'), 'archive of MSG-1.2');
+    const { s } = await service(dir);
+    expect((await s.call('messages.get', { id: 'MSG-1' })).message.files).toBe(5);
+    writeMessage(dir, 'MSG-1.2', { status: 'received', date: new Date().toISOString(), archive: false });
+    await waitFor(() => s.call('messages.get', { id: 'MSG-1.2' }).catch(() => undefined), (d) => d?.message.files === 4, 20_000);
+    await waitFor(() => s.call('messages.get', { id: 'MSG-1' }), (d) => d.message.files === 4, 20_000);
+    expect((await s.call('messages.get', { id: 'MSG-1' })).attachments.map((a) => a.path).sort()).toEqual(['MSG-1.zip', 'MSG-1/document.pdf']);
+    // and back to MSG-1 when that folder goes
+    fs.rmSync(path.join(dir, 'MSG-1.2'), { recursive: true });
+    await waitFor(() => s.call('messages.get', { id: 'MSG-1' }), (d) => d.message.files === 5, 20_000);
+    expect(ids(await all(s))).toEqual(['MSG-1']);
+  });
+
+  it('deletes on confirmation only what the dry run selected, listed or not, each checked again', async () => {
+    const dir = messageDir();
+    for (const id of ['C1', 'C2', 'C3', 'C4']) writeMessage(dir, id, { status: 'processed' });
+    const { s } = await service(dir, { messageWatch: false });
+    const preview = await s.call('purge.run', { dryRun: true, limit: 2 });
+    expect(preview).toMatchObject({ totals: { messages: 4 }, itemsOmitted: 2 });
+    expect(Date.parse(preview.confirmUntil!) - Date.now()).toBeGreaterThan(50 * 60_000);
+    // since the preview: a new message matches, and one of the selection is no longer final
+    writeMessage(dir, 'LATE', { status: 'processed' });
+    fs.writeFileSync(path.join(dir, 'C4', 'C4.status'), JSON.stringify({ status: 'received', changedAt: new Date().toISOString() }));
+    await s.call('messages.rescan', {});
+
+    expect(await codeOf(s.call('purge.run', { dryRun: false, confirm: preview.runId, ids: ['C1'] }))).toBe('INVALID_INPUT');
+    expect(await codeOf(s.call('purge.run', { dryRun: true, confirm: preview.runId }))).toBe('INVALID_INPUT');
+    const report = await s.call('purge.run', { dryRun: false, confirm: preview.runId });
+    expect(report).toMatchObject({ confirmed: preview.runId, now: preview.now });
+    expect(report.items.filter((i) => i.deleted).map((i) => i.id)).toEqual(['C1', 'C2', 'C3']);
+    expect(report.items.find((i) => i.id === 'C4')?.skipped).toBe('no longer selected by any task (now ArchiveTransfer received, dated 2020-01-01T00:00:00.000Z)');
+    expect(fs.existsSync(path.join(dir, 'LATE'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'C4'))).toBe(true);
+    // once only
+    expect(await codeOf(s.call('purge.run', { dryRun: false, confirm: preview.runId }))).toBe('NOT_FOUND');
+    expect(await codeOf(s.call('purge.run', { dryRun: false, confirm: 'not-a-dry-run' }))).toBe('NOT_FOUND');
+    expect(fs.existsSync(path.join(dir, 'LATE'))).toBe(true);
+    const finished = s.internals.store.db.prepare(`SELECT payload FROM events WHERE type = 'purge.finished'`).pluck().get() as string;
+    expect(JSON.parse(finished)).toMatchObject({ confirmed: preview.runId, totals: { messages: 3, skipped: 1 } });
   });
 
   it('answers DELETE /medona/message/MessageDirectoryPurge, dry run with ?dryRun=true, behind the token', async () => {

@@ -1,7 +1,8 @@
 /** Reading Medona and SEDA 2.x messages: what the index keeps, and why a message could not be read. */
 import { describe, expect, it } from 'vitest';
 import { groupTopLevel, ownerOfTopLevelFile, unsafeMessageId } from '../../src-main/service/messages/directory';
-import { buildMedonaXml, parseMessage, prettyPrint } from '../../src-main/service/messages/parse';
+import { buildMedonaXml, parseMessage, parseXmlMessage, prettyPrint } from '../../src-main/service/messages/parse';
+import { parseXmlOffThread } from '../../src-main/service/messages/parse-worker';
 
 const transfer = `<?xml version="1.0" encoding="UTF-8"?>
 <ArchiveTransfer xmlns="org:afnor:medona:1.0">
@@ -70,7 +71,9 @@ describe('Medona and SEDA 2.x XML', () => {
     expect(parseMessage('<a><b></a>', 'xml').reason).toMatch(/^not well-formed XML: Expected closing tag 'b' .* \(line 1, column 7\)$/);
     expect(parseMessage('<a/><b/>', 'xml').reason).toBe('the XML has more than one root element');
     expect(parseMessage('', 'xml').state).toBe('unparseable');
-    expect(parseMessage('<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>', 'xml').reason).toBe('the XML declares entities (<!ENTITY>); refused');
+    expect(parseMessage('<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>', 'xml').reason).toBe(
+      'the XML has a <!DOCTYPE…> declaration (line 1); document types (<!DOCTYPE>) and entities (<!ENTITY>) are refused, wherever they are',
+    );
     expect(parseMessage('\u0000\u0001binary', 'xml').state).toBe('unparseable');
   });
 
@@ -80,8 +83,69 @@ describe('Medona and SEDA 2.x XML', () => {
       reason: 'no Date element: the file modification time is used',
     });
     expect(parseMessage('<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Date>yesterday</Date></ArchiveTransfer>', 'xml').reason).toBe(
-      "Date 'yesterday' is not a date: the file modification time is used",
+      "Date 'yesterday' is not readable as an xs:date or xs:dateTime (2024-05-02, 2024-05-02T10:00:00+02:00): the file modification time is used",
     );
+  });
+});
+
+describe('the Date of a message (a purge counts its delay from it)', () => {
+  const dated = (d: string) => parseMessage(`<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Date>${d}</Date></ArchiveTransfer>`, 'xml');
+
+  it.each([
+    ['2024-05-02', '2024-05-02T00:00:00.000Z'],
+    ['2024-05-02Z', '2024-05-02T00:00:00.000Z'],
+    ['2024-05-02+02:00', '2024-05-01T22:00:00.000Z'],
+    ['2024-05-02T10:00:00Z', '2024-05-02T10:00:00.000Z'],
+    ['2024-05-02T10:00:00.123456-05:30', '2024-05-02T15:30:00.123Z'],
+    ['2024-02-29T23:59:59+14:00', '2024-02-29T09:59:59.000Z'],
+    ['2024-12-31T24:00:00Z', '2025-01-01T00:00:00.000Z'],
+    ['0050-03-01', '0050-03-01T00:00:00.000Z'],
+  ])('reads the xs:date or xs:dateTime %j', (raw, iso) => {
+    expect(dated(raw)).toMatchObject({ state: 'ok', date: iso });
+    expect(dated(raw).reason).toBeUndefined();
+  });
+
+  it('reads a date-time without a time zone as UTC, whatever the zone of the instance', () => {
+    expect(dated('2024-05-02T10:00:00').date).toBe('2024-05-02T10:00:00.000Z');
+    expect(parseMessage(JSON.stringify({ type: 'ArchiveTransfer', date: '2024-05-02T10:00:00' }), 'json').date).toBe('2024-05-02T10:00:00.000Z');
+  });
+
+  it.each(['7', 'Sprint 12', '12/05/2024', '2024', '2024-05', '2024-5-2', '2024-05-02 10:00:00', '2024-05-02T10:00', '2024-02-30', '2023-02-29', '2024-05-02T25:00:00', '2024-05-02T10:00:60', '2024-05-02T24:00:01', '2024-05-02T10:00:00+15:00', '2024-05-02T10:00:00+0200', 'Thu, 02 May 2024 10:00:00 GMT', '+2024-05-02', '12024-05-02'])(
+    'does not read %j as a date: the file time is used, and the message says so',
+    (raw) => {
+      const m = dated(raw);
+      expect(m.state).toBe('ok');
+      expect(m.date).toBeUndefined();
+      expect(m.reason).toBe(`Date '${raw}' is not readable as an xs:date or xs:dateTime (2024-05-02, 2024-05-02T10:00:00+02:00): the file modification time is used`);
+    },
+  );
+
+  it('is as strict for JSON messages', () => {
+    expect(parseMessage(JSON.stringify({ type: 'ArchiveTransfer', date: '7' }), 'json')).toMatchObject({ state: 'ok', reason: expect.stringMatching(/^Date '7' is not readable/) });
+    expect(parseMessage(JSON.stringify({ type: 'ArchiveTransfer', date: '7' }), 'json').date).toBeUndefined();
+    expect(parseMessage(JSON.stringify({ ArchiveTransfer: { Date: 'Sprint 12' } }), 'json').date).toBeUndefined();
+  });
+});
+
+describe('document types and entities', () => {
+  it('refuses a DOCTYPE after a long comment (no window in which to hide one)', () => {
+    const xml = `<?xml version="1.0"?>\n<!-- ${'x'.repeat(70 * 1024)} -->\n<!DOCTYPE ArchiveTransfer [<!ENTITY big "${'b'.repeat(100)}">]>\n<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Comment>&big;</Comment></ArchiveTransfer>`;
+    expect(parseMessage(xml, 'xml')).toEqual({
+      state: 'unparseable',
+      reason: 'the XML has a <!DOCTYPE…> declaration (line 3); document types (<!DOCTYPE>) and entities (<!ENTITY>) are refused, wherever they are',
+    });
+    expect(prettyPrint(xml, 'xml')).toBe(xml);
+  });
+
+  it('refuses a DOCTYPE without entities, and any declaration wherever it is', () => {
+    expect(parseMessage('<!DOCTYPE ArchiveTransfer SYSTEM "http://example.org/x.dtd"><ArchiveTransfer xmlns="org:afnor:medona:1.0"/>', 'xml').reason).toMatch(/^the XML has a <!DOCTYPE…> declaration/);
+    expect(parseMessage('<ArchiveTransfer xmlns="org:afnor:medona:1.0">\n<!ENTITY a "b"></ArchiveTransfer>', 'xml').reason).toMatch(/^the XML has a <!ENTITY…> declaration \(line 2\)/);
+  });
+
+  it('reads a message whose comments, CDATA or processing instructions merely mention <!DOCTYPE', () => {
+    const xml = `<?xml version="1.0"?><?note <!DOCTYPE in a PI ?><!-- <!DOCTYPE in a comment -->
+      <ArchiveTransfer xmlns="org:afnor:medona:1.0"><Comment><![CDATA[<!DOCTYPE html><!ENTITY x "y">]]></Comment><Date>2024-01-01</Date></ArchiveTransfer>`;
+    expect(parseMessage(xml, 'xml')).toMatchObject({ state: 'ok', type: 'ArchiveTransfer', comment: '<!DOCTYPE html><!ENTITY x "y">', date: '2024-01-01T00:00:00.000Z' });
   });
 
   it('writes Fonds messages that read back the same', () => {
@@ -94,6 +158,48 @@ describe('Medona and SEDA 2.x XML', () => {
     expect(pretty).toBe('<a xmlns="org:afnor:medona:1.0">\n  <b>1</b>\n  <c>\n    <d>2</d>\n  </c>\n</a>');
     expect(prettyPrint('<a><b>', 'xml')).toBe('<a><b>');
     expect(prettyPrint('{"a":[1,2]}', 'json')).toBe('{\n  "a": [\n    1,\n    2\n  ]\n}');
+  });
+});
+
+describe('large messages, parsed off the main thread', () => {
+  /** A transfer whose organisations come after a large DataObjectPackage, as in SEDA 2. */
+  function bigTransfer(objects: number): string {
+    const object = (i: number) => `<BinaryDataObject id="o${i}"><Uri>content/${i}.pdf</Uri><MessageDigest algorithm="SHA-512">${'ab'.repeat(64)}</MessageDigest><Size>1234</Size></BinaryDataObject>`;
+    return `<?xml version="1.0"?>\n<ArchiveTransfer xmlns="fr:gouv:culture:archivesdefrance:seda:v2.1"><Comment>Gros versement</Comment><Date>2020-01-01T00:00:00Z</Date><MessageIdentifier>BIG-1</MessageIdentifier><Status>processed</Status>
+      <DataObjectPackage>${Array.from({ length: objects }, (_, i) => object(i)).join('\n')}</DataObjectPackage>
+      <ArchivalAgency><Identifier schemeID="siret">AD-33</Identifier></ArchivalAgency><TransferringAgency><Identifier>SERVICE-RH</Identifier></TransferringAgency></ArchiveTransfer>`;
+  }
+
+  it('gives the same fields as parsing on the main thread', async () => {
+    const cases = [
+      bigTransfer(500),
+      transfer,
+      '<a><b></a>',
+      '<a/><b/>',
+      '<ArchiveTransfer xmlns="urn:other"/>',
+      '<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
+      `<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Comment>${'long '.repeat(500)}</Comment><Date>7</Date></ArchiveTransfer>`,
+    ];
+    for (const xml of cases) expect(await parseXmlOffThread(xml), xml.slice(0, 60)).toEqual(parseXmlMessage(xml));
+  });
+
+  it('keeps the event loop turning while a 20 MiB message is parsed', async () => {
+    const xml = bigTransfer(80_000);
+    expect(xml.length).toBeGreaterThan(20 * 1024 * 1024);
+    let last = Date.now();
+    let longest = 0;
+    const tick = setInterval(() => {
+      longest = Math.max(longest, Date.now() - last);
+      last = Date.now();
+    }, 5);
+    const t0 = Date.now();
+    const parsed = await parseXmlOffThread(xml);
+    const took = Date.now() - t0;
+    clearInterval(tick);
+    expect(parsed).toMatchObject({ state: 'ok', type: 'ArchiveTransfer', schema: 'seda2.1', reference: 'BIG-1', status: 'processed', sender: 'SERVICE-RH', recipient: 'AD-33' });
+    // the parse itself takes seconds; the main thread is held only to read and scan the text
+    expect(took).toBeGreaterThan(longest * 3);
+    expect(longest).toBeLessThan(500);
   });
 });
 

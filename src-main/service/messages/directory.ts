@@ -9,7 +9,9 @@
  * A top-level file belongs to the message whose folder is its longest '.'-prefix
  * (`MSG-1.zip` → `MSG-1`); a file with no such folder is a message of its own, named without its
  * last extension (a lone `MSG-2.xml` is message `MSG-2`). Names starting with '.' are Fonds'
- * (lock, temporary folders) or hidden, and never messages. Symbolic links are never followed.
+ * (lock, temporary folders) or hidden, and never messages. Symbolic links are never followed: one
+ * at the place of a message file or sidecar makes its message unparseable (never read, never
+ * purged), and a purge never deletes one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,6 +55,27 @@ export function ownerOfTopLevelFile(name: string, folders: ReadonlySet<string>):
   return dot > 0 ? name.slice(0, dot) : name;
 }
 
+/** The '.'-prefixes of a name, longest first (`MSG-1.2.zip` → `MSG-1.2`, `MSG-1`). */
+export function dotPrefixes(name: string): string[] {
+  const out: string[] = [];
+  for (let i = name.lastIndexOf('.'); i > 0; i = name.lastIndexOf('.', i - 1)) out.push(name.slice(0, i));
+  return out;
+}
+
+/**
+ * The message a top-level file belongs to with the folders on disk now (a folder `MSG-1.2/` that
+ * appeared takes `MSG-1.2.zip` from `MSG-1`). Only the name's own prefixes are looked at: a few
+ * lstat calls, no listing of the directory. Links are not folders.
+ */
+export function ownerOnDisk(root: string, name: string): string {
+  const folders = new Set<string>();
+  for (const candidate of dotPrefixes(name)) {
+    if (unsafeMessageId(candidate)) continue;
+    if (lstatOrUndefined(path.join(root, candidate))?.isDirectory()) folders.add(candidate);
+  }
+  return ownerOfTopLevelFile(name, folders);
+}
+
 export interface TopLevelMessage {
   id: string;
   isDir: boolean;
@@ -82,12 +105,22 @@ export interface DiskFile {
   rel: string;
   size: number;
   mtimeMs: number;
+  /**
+   * set when the entry is not a regular file (its lstat): it is listed, never read, followed or
+   * deleted; at the place of the message file or the sidecar it makes the message unparseable
+   */
+  link?: 'symbolic link' | 'special file';
 }
+
+const kindOf = (st: fs.Stats): DiskFile['link'] => (st.isSymbolicLink() ? 'symbolic link' : 'special file');
 
 export interface MessageOnDisk {
   id: string;
   isDir: boolean;
-  /** every regular file of the folder, then the beside files */
+  /**
+   * every regular file of the folder, then the beside files; a link (or other special entry) is
+   * listed only beside the folder or at the place of the message file or sidecar (`link` set)
+   */
   files: DiskFile[];
   beside: string[];
   size: number;
@@ -112,6 +145,7 @@ export function readMessageOnDisk(root: string, id: string, beside: readonly str
   let partial = false;
   // `isDirHint` comes from the directory listing (d_type, links not followed): no lstat needed
   const isDir = isDirHint ?? !!lstatOrUndefined(folder)?.isDirectory();
+  const reservedInFolder = new Set([`${id}.xml`, `${id}.json`, `${id}${SIDECAR_EXT}`]);
   if (isDir) {
     const stack = [''];
     while (stack.length) {
@@ -133,7 +167,18 @@ export function readMessageOnDisk(root: string, id: string, beside: readonly str
           stack.push(relInFolder);
           continue;
         }
-        if (!e.isFile()) continue; // links, sockets: never followed nor counted
+        if (!e.isFile()) {
+          // links, sockets: never followed nor counted, except where the message file or the
+          // sidecar is expected: there it is listed so that the message says why it is not read
+          if (!sub && reservedInFolder.has(e.name)) {
+            const lst = lstatOrUndefined(path.join(abs, e.name));
+            if (lst && !lst.isFile() && !lst.isDirectory()) {
+              files.push({ rel: `${id}/${e.name}`, size: 0, mtimeMs: lst.mtimeMs, link: kindOf(lst) });
+              changedMs = Math.max(changedMs, lst.mtimeMs, lst.ctimeMs);
+            }
+          }
+          continue;
+        }
         if (files.length >= MAX_FILES_PER_MESSAGE) {
           partial = true;
           continue;
@@ -151,7 +196,7 @@ export function readMessageOnDisk(root: string, id: string, beside: readonly str
     const bst = lstatOrUndefined(path.join(root, name));
     if (!bst || bst.isDirectory()) continue;
     present.push(name);
-    files.push({ rel: name, size: bst.isFile() ? bst.size : 0, mtimeMs: bst.mtimeMs });
+    files.push(bst.isFile() ? { rel: name, size: bst.size, mtimeMs: bst.mtimeMs } : { rel: name, size: 0, mtimeMs: bst.mtimeMs, link: kindOf(bst) });
     changedMs = Math.max(changedMs, bst.mtimeMs, bst.ctimeMs);
   }
   if (!isDir && present.length === 0) return undefined;
@@ -163,9 +208,8 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
   return fs.lstatSync(p, { throwIfNoEntry: false });
 }
 
-/** The message file: `<id>/<id>.xml|.json`, or a lone `<id>.xml|.json` beside. */
-export function messageFileOf(m: MessageOnDisk): { rel: string; format: 'xml' | 'json' } | undefined {
-  const candidates: Array<[string, 'xml' | 'json']> = m.isDir
+function messageFileCandidates(m: Pick<MessageOnDisk, 'id' | 'isDir'>): Array<[string, 'xml' | 'json']> {
+  return m.isDir
     ? [
         [`${m.id}/${m.id}.xml`, 'xml'],
         [`${m.id}/${m.id}.json`, 'json'],
@@ -174,12 +218,39 @@ export function messageFileOf(m: MessageOnDisk): { rel: string; format: 'xml' | 
         [`${m.id}.xml`, 'xml'],
         [`${m.id}.json`, 'json'],
       ];
-  for (const [rel, format] of candidates) if (m.files.some((f) => f.rel === rel)) return { rel, format };
+}
+
+/** The message file: `<id>/<id>.xml|.json`, or a lone `<id>.xml|.json` beside; regular files only. */
+export function messageFileOf(m: MessageOnDisk): { rel: string; format: 'xml' | 'json' } | undefined {
+  for (const [rel, format] of messageFileCandidates(m)) if (m.files.some((f) => f.rel === rel && !f.link)) return { rel, format };
   return undefined;
 }
 
 export function sidecarOf(m: Pick<MessageOnDisk, 'id' | 'isDir'>): string {
   return m.isDir ? `${m.id}/${m.id}${SIDECAR_EXT}` : `${m.id}${SIDECAR_EXT}`;
+}
+
+/**
+ * Links (or other special entries) where the message itself is read from: the message file, the
+ * sidecar, or a top-level entry named like the message's folder. Any of them makes the message
+ * unparseable, so that what a link points to is never read as, nor purged with, a message.
+ */
+export function linksInPlaceOfMessage(m: MessageOnDisk): DiskFile[] {
+  const reserved = new Set([...messageFileCandidates(m).map(([rel]) => rel), sidecarOf(m), m.id]);
+  return m.files.filter((f) => f.link && reserved.has(f.rel));
+}
+
+/** Read flags that refuse a symbolic link in the last component (where the OS has O_NOFOLLOW). */
+export const READ_NOFOLLOW = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0);
+
+/** Reads a file of the directory as UTF-8 without following a link at its place. */
+export function readFileNoFollow(abs: string): string {
+  const fd = fs.openSync(abs, READ_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const sidecarSchema = z.object({
@@ -197,10 +268,11 @@ export function readSidecar(root: string, m: MessageOnDisk): { sidecar?: Sidecar
   const rel = sidecarOf(m);
   const f = m.files.find((x) => x.rel === rel);
   if (!f) return {};
+  if (f.link) return { problem: `${rel} is a ${f.link}, not a regular file; ignored (links are never followed)` };
   if (f.size > 64 * 1024) return { problem: `${rel} is larger than 64 KiB; ignored` };
   let raw: string;
   try {
-    raw = fs.readFileSync(path.join(root, rel), 'utf8').trim();
+    raw = readFileNoFollow(path.join(root, rel)).trim();
   } catch (err) {
     return { problem: `${rel}: ${(err as Error).message}` };
   }

@@ -14,17 +14,20 @@ import type { Capability, CallContext, Deps } from '../capability';
 import { nowIso, timeline } from '../db/store';
 import { printable, resolveInside, unsafeRelativePath } from '../paths';
 import {
+  dotPrefixes,
   isHiddenName,
   messageFileOf,
   messagePath,
-  ownerOfTopLevelFile,
+  ownerOnDisk,
+  READ_NOFOLLOW,
   readMessageOnDisk,
   sidecarOf,
   SIDECAR_EXT,
+  unsafeMessageId,
   writeFileAtomic,
 } from './directory';
 import { parseDuration } from './duration';
-import { mapLimit, reindexOne, rescan } from './indexer';
+import { mapLimit, reindexOne, rescan, type MovedFile } from './indexer';
 import { DirectoryLock, LOCK_FILE } from './lock';
 import { buildMedonaXml, buildMessageJson, parseMessage, prettyPrint } from './parse';
 import { runPurge } from './purge';
@@ -44,6 +47,10 @@ const MAX_ATTACHMENTS_SHOWN = 1000;
 const SETTLE_MS = 300;
 /** When the OS refuses more watches, rescan this often instead. */
 const FALLBACK_RESCAN_MS = 60_000;
+/** A dry run's selection can be confirmed this long after it was shown (once). */
+export const PREVIEW_TTL_MS = 60 * 60_000;
+/** Selections kept at once (each up to every message of the directory): the oldest goes first. */
+const MAX_PREVIEWS = 4;
 
 /** The message directory of a configuration (`messageDirectory`, or `<dataDir>/messages`). */
 export function messageDirectoryOf(config: Deps['config']): string {
@@ -110,6 +117,7 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
             watchProblem('reindex', err, mid);
             return undefined;
           });
+          for (const mv of r?.moved ?? []) movedTo(mv);
           if (r?.change === 'unsettled') {
             unsettled.set(mid, tries + 1);
             for (const h of hint) schedule(mid, h, SETTLE_MS);
@@ -119,6 +127,24 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       }, delayMs);
       flushTimer.unref();
     }
+  }
+
+  /** A top-level file changed hands: its new owner reads it. */
+  function movedTo(mv: MovedFile): void {
+    if (!stopped && !unsafeMessageId(mv.owner)) schedule(mv.owner, mv.name);
+  }
+
+  /**
+   * A top-level folder appeared or went: the top-level files of the messages around it may change
+   * hands (`MSG-1.2/` takes `MSG-1.2.zip` from `MSG-1`, and `MSG-1.2.3.zip` from the folder-less
+   * `MSG-1.2.3`). Those messages are read again; each hands the files on (`moved`).
+   */
+  function folderChanged(id: string): void {
+    schedule(id);
+    for (const p of dotPrefixes(id)) if (!unsafeMessageId(p)) schedule(p);
+    // ids starting with `<id>.`: a range, so the index answers (ASCII '/' follows '.')
+    const longer = db.prepare('SELECT id FROM messages WHERE is_dir = 0 AND id >= ? AND id < ?').pluck().all(`${id}.`, `${id}/`) as string[];
+    for (const l of longer) schedule(l);
   }
 
   function watchProblem(where: string, err: Error, id?: string): void {
@@ -152,18 +178,9 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     if (parts.some(isHiddenName)) return undefined;
     if (parts.length > 1) return { id: parts[0] };
     const name = parts[0];
-    // a top-level file: its message is the longest folder prefix; check the candidates on disk
-    const folders = new Set<string>();
-    for (let i = name.lastIndexOf('.'); i > 0; i = name.lastIndexOf('.', i - 1)) {
-      const candidate = name.slice(0, i);
-      try {
-        if (fs.lstatSync(path.join(root, candidate)).isDirectory()) folders.add(candidate);
-      } catch {
-        /* not a folder */
-      }
-    }
-    const id = ownerOfTopLevelFile(name, folders);
-    return id === name ? { id } : { id, beside: name };
+    // a top-level file: its message is the longest folder prefix, checked on disk; the file is
+    // always named (an `<id>` file without extension is read as a top-level entry of `<id>`)
+    return { id: ownerOnDisk(root, name), beside: name };
   }
 
   async function startWatcher(): Promise<void> {
@@ -183,8 +200,13 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     w.on('all', (event, p) => {
       if (stopped) return;
       const rel = path.relative(root, p);
-      // a top-level folder added or removed is the message itself; other dirs only change sizes
-      const target = event === 'addDir' || event === 'unlinkDir' ? (rel.includes(path.sep) ? { id: rel.split(path.sep)[0] } : rel ? { id: rel } : undefined) : idOfPath(p);
+      if ((event === 'addDir' || event === 'unlinkDir') && rel && !rel.includes(path.sep)) {
+        // a top-level folder added or removed is the message itself, and changes who owns `<id>.*`
+        if (!unsafeMessageId(rel)) folderChanged(rel);
+        return;
+      }
+      // deeper folders only change sizes
+      const target = event === 'addDir' || event === 'unlinkDir' ? (rel ? { id: rel.split(path.sep)[0] } : undefined) : idOfPath(p);
       if (target) schedule(target.id, target.beside);
     });
     w.on('error', (err) => watchProblem('watch', err instanceof Error ? err : new Error(String(err))));
@@ -219,7 +241,49 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     return { source, text: t, ...parsed, schedule: config.purgeSchedule, ...(config.purgeSchedule && next ? { nextRun: next } : {}) };
   }
 
-  async function purge(opts: { dryRun: boolean; ids?: string[]; now?: string; limit: number; waitForLockMs: number; trigger: PurgeReport['trigger'] }): Promise<PurgeReport> {
+  /*
+   * Dry runs' selections, by runId, for `purge.run({confirm: runId})`: a person confirms what a
+   * preview showed, and only that may go. Counts above the listing limit are part of it (the
+   * preview counted them); a message that matches only later waits for the next preview. Kept in
+   * memory: a preview does not outlive the instance that showed it.
+   */
+  const previews = new Map<string, { now: string; ids: string[]; expiresAt: number }>();
+  function keepPreview(runId: string, now: string, ids: string[]): string {
+    const t = Date.now();
+    for (const [k, v] of previews) if (v.expiresAt <= t) previews.delete(k);
+    while (previews.size >= MAX_PREVIEWS) previews.delete(previews.keys().next().value!);
+    const expiresAt = t + PREVIEW_TTL_MS;
+    previews.set(runId, { now, ids, expiresAt });
+    return new Date(expiresAt).toISOString();
+  }
+  function takePreview(runId: string): { now: string; ids: string[]; expiresAt: number } {
+    const p = previews.get(runId);
+    previews.delete(runId);
+    if (!p || p.expiresAt <= Date.now()) {
+      throw new FondsError(
+        'NOT_FOUND',
+        `confirm: the dry run '${printable(runId)}' is not known here or has expired (a preview can be confirmed once, within ${PREVIEW_TTL_MS / 60_000} minutes, on the instance that ran it); nothing was purged. Run a new dry run and confirm it.`,
+        { runId: printable(runId) },
+      );
+    }
+    return p;
+  }
+
+  async function purge(opts: {
+    dryRun: boolean;
+    ids?: string[];
+    now?: string;
+    confirm?: string;
+    limit: number;
+    waitForLockMs: number;
+    trigger: PurgeReport['trigger'];
+  }): Promise<PurgeReport> {
+    if (opts.confirm !== undefined) {
+      if (opts.dryRun) throw new FondsError('INVALID_INPUT', 'confirm: a confirmation is for a real purge (dryRun: false); a dry run deletes nothing.', { field: 'confirm' });
+      if (opts.ids || opts.now) {
+        throw new FondsError('INVALID_INPUT', "confirm: give either confirm (a dry run's runId) or ids and now, not both; the dry run's selection and moment are used.", { field: 'confirm' });
+      }
+    }
     const r = parsePurgeRules(config.removeMessageTask);
     if (r.errors.length) {
       throw new FondsError(
@@ -237,7 +301,25 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       now = new Date(Math.min(t, real));
     }
     if (opts.ids) for (const id of opts.ids) messagePath(root, id);
-    return runPurge({ root, store, lock, tasks: r.tasks, dryRun: opts.dryRun, now, ids: opts.ids, limit: opts.limit, waitForLockMs: opts.waitForLockMs, trigger: opts.trigger });
+    const base = { root, store, lock, tasks: r.tasks, limit: opts.limit, waitForLockMs: opts.waitForLockMs, trigger: opts.trigger, onMoved: movedTo };
+    if (opts.dryRun) {
+      let selection: string[] = [];
+      const report = await runPurge({ ...base, dryRun: true, now, ids: opts.ids, onSelection: (ids) => (selection = ids) });
+      return { ...report, confirmUntil: keepPreview(report.runId, report.now, selection) };
+    }
+    if (opts.confirm !== undefined) {
+      const confirmed = opts.confirm;
+      const preview = takePreview(confirmed);
+      try {
+        // each message of the selection is checked again under the lock, with the preview's moment
+        return await runPurge({ ...base, dryRun: false, now: new Date(preview.now), ids: preview.ids, confirmed });
+      } catch (err) {
+        // refused before anything was deleted (the lock is held elsewhere): it can be confirmed again
+        if (err instanceof FondsError && err.code === 'CONFLICT') previews.set(confirmed, preview);
+        throw err;
+      }
+    }
+    return runPurge({ ...base, dryRun: false, now, ids: opts.ids });
   }
 
   function ensureSchedule(): void {
@@ -278,7 +360,8 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     const held = await lock.acquire(`write ${id}`, 15_000);
     const temp = path.join(root, `.fonds-tmp-${randomUUID()}`);
     try {
-      if (fs.existsSync(folder) || getMaybe(id)) throw new FondsError('CONFLICT', `Message '${id}' already exists in ${root}.`, { id });
+      // lstat: a link (even a dangling one) named like the message is there too
+      if (fs.lstatSync(folder, { throwIfNoEntry: false }) || getMaybe(id)) throw new FondsError('CONFLICT', `Message '${id}' already exists in ${root}.`, { id });
       await fs.promises.mkdir(temp);
       await fs.promises.writeFile(path.join(temp, file), content, { flag: 'wx' });
       for (const a of input.attachments) {
@@ -299,6 +382,7 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       await held.release();
     }
     const r = await serial(id, () => reindexOne(root, store, id, { trigger: 'write', events: false, force: true }));
+    for (const mv of r.moved) movedTo(mv);
     store.transact((tx) =>
       tx.event({ kind: 'message', objectId: id, type: 'written', payload: { type: input.type, format: input.format, attachments: input.attachments.length, status: input.status ?? null } }),
     );
@@ -323,7 +407,10 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     if (held) {
       try {
         const rel = sidecarOf({ id, isDir: row.is_dir === 1 });
-        await writeFileAtomic(path.join(root, rel), JSON.stringify({ status, changedAt, changedBy: by }) + '\n');
+        const there = fs.lstatSync(path.join(root, rel), { throwIfNoEntry: false });
+        // a link in the sidecar's place is left as it is (links are never replaced nor deleted)
+        if (there && !there.isFile()) sidecarNote = `${rel} is not a regular file (a symbolic link?); it was left as it is, the status is kept in this index only`;
+        else await writeFileAtomic(path.join(root, rel), JSON.stringify({ status, changedAt, changedBy: by }) + '\n');
       } catch (err) {
         sidecarNote = `the status sidecar could not be written: ${(err as Error).message}`;
       } finally {
@@ -356,7 +443,8 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     const mf = disk && messageFileOf(disk);
     if (mf) {
       const abs = resolveInside(root, mf.rel);
-      const fh = await fs.promises.open(abs, 'r');
+      // a link put in the file's place since it was listed is not opened
+      const fh = await fs.promises.open(abs, READ_NOFOLLOW);
       try {
         const size = (await fh.stat()).size;
         const buf = Buffer.alloc(Math.min(size, MAX_SHOWN_BYTES));
@@ -439,7 +527,7 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       'messages.write': (input) => writeMessage(input),
       'messages.rescan': () => rescanNow('command'),
       'purge.rules': ({ text }) => rules(text),
-      'purge.run': ({ dryRun, ids, now, limit, waitForLockMs }, ctx) => purge({ dryRun, ids, now, limit, waitForLockMs, trigger: triggerOf(ctx) }),
+      'purge.run': ({ dryRun, ids, now, confirm, limit, waitForLockMs }, ctx) => purge({ dryRun, ids, now, confirm, limit, waitForLockMs, trigger: triggerOf(ctx) }),
       'outbox.get': ({ id }) => requireOutbox(id),
       'outbox.edit': ({ id, headers, body }) => outbox.edit(id, { headers, body }),
       'outbox.cancel': ({ id }) => outbox.cancel(id),

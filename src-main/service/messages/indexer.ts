@@ -7,8 +7,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RescanSummary } from '../../../src-shared/domain/message';
 import { nowIso, type Store, type Tx } from '../db/store';
-import { groupTopLevel, messageFileOf, readMessageOnDisk, readSidecar, type MessageOnDisk } from './directory';
-import { parseMessage } from './parse';
+import {
+  groupTopLevel,
+  linksInPlaceOfMessage,
+  messageFileOf,
+  messagePath,
+  ownerOnDisk,
+  readFileNoFollow,
+  readMessageOnDisk,
+  readSidecar,
+  type MessageOnDisk,
+} from './directory';
+import { parseMessage, type ParsedMessage } from './parse';
+import { PARSE_OFF_THREAD_BYTES, parseXmlOffThread } from './parse-worker';
 import { findMessageRow, upsertMessageRow, type MessageRow } from './store';
 
 /** A message file larger than this is not parsed (indexed as unparseable, with the reason). */
@@ -16,21 +27,54 @@ export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Builds the index row of a message from disk; never throws on the message's content. */
-export function buildRow(root: string, disk: MessageOnDisk, prev: MessageRow | undefined): MessageRow {
+/** The message file when it is XML large enough to be parsed off the main thread (see parse-worker.ts). */
+function largeXmlFile(disk: MessageOnDisk): string | undefined {
+  const mf = messageFileOf(disk);
+  const f = mf && disk.files.find((x) => x.rel === mf.rel);
+  if (!mf || !f || mf.format !== 'xml' || f.size < PARSE_OFF_THREAD_BYTES || f.size > MAX_MESSAGE_BYTES) return undefined;
+  return linksInPlaceOfMessage(disk).length ? undefined : mf.rel;
+}
+
+/** Parses a large XML message file on the worker thread; undefined for the others (`buildRow` reads them). */
+export async function parseLargeMessage(root: string, disk: MessageOnDisk): Promise<ParsedMessage | undefined> {
+  const rel = largeXmlFile(disk);
+  if (!rel) return undefined;
+  let content: string;
+  try {
+    content = readFileNoFollow(path.join(root, rel));
+  } catch (err) {
+    return { state: 'unparseable', reason: `${rel} could not be read: ${(err as Error).message}` };
+  }
+  if (content.charCodeAt(0) === 0xfeff) content = content.slice(1);
+  return parseXmlOffThread(content);
+}
+
+/**
+ * Builds the index row of a message from disk; never throws on the message's content. `offThread`
+ * is the message file already parsed by `parseLargeMessage`.
+ */
+export function buildRow(root: string, disk: MessageOnDisk, prev: MessageRow | undefined, offThread?: ParsedMessage): MessageRow {
   const now = nowIso();
   const notes: string[] = [];
   const mf = messageFileOf(disk);
   const mfile = mf && disk.files.find((f) => f.rel === mf.rel);
+  const links = linksInPlaceOfMessage(disk);
   let parsed: ReturnType<typeof parseMessage>;
-  if (!mf || !mfile) {
+  if (links.length) {
+    // what a link points to (outside the directory, perhaps) is never read as a message, and an
+    // unparseable message is never selected by a purge
+    const named = links.map((f) => `${f.rel} is a ${f.link}`).join(', ');
+    parsed = { state: 'unparseable', reason: `${named}: links are never followed, so this message is not read and never purged` };
+  } else if (!mf || !mfile) {
     const expected = disk.isDir ? `${disk.id}/${disk.id}.xml or ${disk.id}/${disk.id}.json` : `${disk.id}.xml or ${disk.id}.json`;
     parsed = { state: 'unparseable', reason: `no message file: expected ${expected}` };
+  } else if (offThread) {
+    parsed = offThread;
   } else if (mfile.size > MAX_MESSAGE_BYTES) {
     parsed = { state: 'unparseable', reason: `${mf.rel} has ${mfile.size} bytes, more than the ${MAX_MESSAGE_BYTES} a message file may have` };
   } else {
     try {
-      let content = fs.readFileSync(path.join(root, mf.rel), 'utf8');
+      let content = readFileNoFollow(path.join(root, mf.rel));
       if (content.charCodeAt(0) === 0xfeff) content = content.slice(1);
       parsed = parseMessage(content, mf.format);
     } catch (err) {
@@ -57,7 +101,7 @@ export function buildRow(root: string, disk: MessageOnDisk, prev: MessageRow | u
     changedAt = prev.status_changed_at;
   }
 
-  const dateMs = mfile?.mtimeMs ?? disk.changedMs;
+  const dateMs = (!links.length && mfile?.mtimeMs) || disk.changedMs;
   return {
     id: disk.id,
     state: parsed.state,
@@ -74,8 +118,8 @@ export function buildRow(root: string, disk: MessageOnDisk, prev: MessageRow | u
     sender: parsed.sender ?? null,
     recipient: parsed.recipient ?? null,
     comment: parsed.comment ?? null,
-    format: mf?.format ?? null,
-    file: mf?.rel ?? null,
+    format: (!links.length && mf?.format) || null,
+    file: (!links.length && mf?.rel) || null,
     is_dir: disk.isDir ? 1 : 0,
     beside: JSON.stringify(disk.beside),
     files: disk.files.length,
@@ -103,19 +147,45 @@ export function recordChange(tx: Tx, change: IndexChange, row: MessageRow | unde
   }
 }
 
+/** A top-level file that now belongs to another message (a folder with a longer prefix appeared, or went). */
+export interface MovedFile {
+  name: string;
+  owner: string;
+}
+
 /**
  * Re-reads one message from disk and updates its row. `besideHint` names top-level files that may
- * belong to it (from a watcher event); the ones already indexed are always checked again.
+ * belong to it (from a watcher event); the ones already indexed are always checked again, and
+ * ownership is decided with the folders present now: a file that now belongs to another message
+ * leaves this one and is returned in `moved`, for the caller to re-read that message.
  */
 export async function reindexOne(
   root: string,
   store: Store,
   id: string,
   opts: { besideHint?: string[]; trigger: string; events: boolean; force?: boolean; settleMs?: number },
-): Promise<{ change: IndexChange; row?: MessageRow; prev?: MessageRow }> {
+): Promise<{ change: IndexChange; row?: MessageRow; prev?: MessageRow; moved: MovedFile[] }> {
   const prev = findMessageRow(store.db, id);
   const known = prev ? (JSON.parse(prev.beside) as string[]) : [];
-  const beside = [...new Set([...known, ...(opts.besideHint ?? [])])];
+  const beside: string[] = [];
+  const moved: MovedFile[] = [];
+  for (const name of new Set([...known, ...(opts.besideHint ?? [])])) {
+    const owner = ownerOnDisk(root, name);
+    if (owner === id) beside.push(name);
+    else moved.push({ name, owner });
+  }
+  const r = await reindexWith(root, store, id, prev, beside.sort(), opts);
+  return { ...r, moved };
+}
+
+async function reindexWith(
+  root: string,
+  store: Store,
+  id: string,
+  prev: MessageRow | undefined,
+  beside: string[],
+  opts: { trigger: string; events: boolean; force?: boolean; settleMs?: number },
+): Promise<{ change: IndexChange; row?: MessageRow; prev?: MessageRow }> {
   const disk = readMessageOnDisk(root, id, beside);
   if (!disk) {
     if (!prev) return { change: 'absent' };
@@ -125,10 +195,10 @@ export async function reindexOne(
     });
     return { change: 'removed', prev };
   }
-  if (prev && !opts.force && prev.fingerprint === disk.fingerprint) return { change: 'unchanged', row: prev, prev };
+  if (prev && !opts.force && prev.fingerprint === disk.fingerprint && prev.beside === JSON.stringify(disk.beside)) return { change: 'unchanged', row: prev, prev };
   // still being written (a folder just created, a file still growing): the caller comes back later
   if (opts.settleMs && Date.now() - disk.changedMs < opts.settleMs) return { change: 'unsettled', prev };
-  const row = buildRow(root, disk, prev);
+  const row = buildRow(root, disk, prev, await parseLargeMessage(root, disk));
   const change: IndexChange = prev ? 'changed' : 'added';
   store.transact((tx) => {
     // the row may have changed while the disk was read (a review): keep the newest decision
@@ -142,6 +212,13 @@ export async function reindexOne(
     if (opts.events) recordChange(tx, change, row, prev, opts.trigger);
   });
   return { change, row, prev };
+}
+
+/** Whether anything of a row's message is still on disk: its folder or one of its top-level files. */
+function stillOnDisk(root: string, row: MessageRow): boolean {
+  const exists = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  if (row.is_dir && exists(messagePath(root, row.id))) return true;
+  return (JSON.parse(row.beside) as string[]).some((name) => exists(path.join(root, name)));
 }
 
 /** Runs `fn` over `items` with at most `limit` at once. */
@@ -180,13 +257,34 @@ export async function rescan(root: string, store: Store, opts: RescanOptions): P
   const summary: RescanSummary = { directory: root, total: 0, added: 0, changed: 0, removed: 0, unchanged: 0, unparseable: 0, unknown: 0, ms: 0 };
 
   let batch: Array<{ row: MessageRow; prev?: MessageRow; change: IndexChange }> = [];
+  /*
+   * Rows are read now and written in batches a little later; meanwhile the watcher, a purge or
+   * another command may have removed or re-read a message. Right before each write (in the same
+   * synchronous transaction, so nothing else runs in between): a message no longer on disk is not
+   * written back (its row, if any, goes), and a row written after this scan read the disk is
+   * newer than what the scan has. A deletion after this point reaches the watcher after the write.
+   */
   const flush = () => {
     if (!batch.length) return;
     const todo = batch;
     batch = [];
     store.transact((tx) => {
       for (const b of todo) {
-        const latest = b.prev ? findMessageRow(tx.db, b.row.id) : undefined;
+        const latest = findMessageRow(tx.db, b.row.id);
+        if (!stillOnDisk(root, b.row)) {
+          if (b.prev) summary.changed--;
+          else summary.added--;
+          summary.total--;
+          if (b.row.state === 'unparseable') summary.unparseable--;
+          if (b.row.state === 'unknown') summary.unknown--;
+          if (latest) {
+            tx.db.prepare('DELETE FROM messages WHERE id = ?').run(latest.id);
+            summary.removed++;
+            recordChange(tx, 'removed', undefined, latest, opts.trigger);
+          }
+          continue;
+        }
+        if (latest && latest.indexed_at > b.row.indexed_at) continue;
         if (latest?.status_source === 'review' && latest.status_changed_at && (!b.row.status_changed_at || latest.status_changed_at > b.row.status_changed_at)) {
           b.row.status = latest.status;
           b.row.status_source = 'review';
@@ -219,7 +317,7 @@ export async function rescan(root: string, store: Store, opts: RescanOptions): P
       continue;
     }
     const prev = fp === undefined ? undefined : findMessageRow(db, g.id);
-    const row = buildRow(root, disk, prev);
+    const row = buildRow(root, disk, prev, largeXmlFile(disk) ? await parseLargeMessage(root, disk) : undefined);
     if (row.state === 'unparseable') summary.unparseable++;
     if (row.state === 'unknown') summary.unknown++;
     if (prev) summary.changed++;
@@ -230,7 +328,8 @@ export async function rescan(root: string, store: Store, opts: RescanOptions): P
   flush();
   opts.progress?.(groups.length, groups.length);
 
-  // indexed but not seen: gone, unless it appeared after the listing (checked on disk one by one)
+  // indexed but not seen: gone, unless it appeared after the listing (checked on disk one by one;
+  // files moving between messages were grouped by the listing already)
   for (const id of known.keys()) {
     opts.signal?.throwIfAborted();
     const r = await reindexOne(root, store, id, { trigger: opts.trigger, events: true });

@@ -50,7 +50,8 @@ const roles: Record<string, [sender: string[], recipient: string[]]> = {
 const anySender = ['Sender', 'TransferringAgency', 'Requester', 'ArchivalAgency'];
 const anyRecipient = ['Receiver', 'ArchivalAgency', 'OriginatingAgency', 'Requester'];
 
-const xmlParser = new XMLParser({
+/** How messages are parsed, here and on the worker thread (`parse-worker.ts`): plain data, cloned there. */
+export const XML_PARSER_OPTIONS = {
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
   parseTagValue: false,
@@ -59,9 +60,10 @@ const xmlParser = new XMLParser({
   ignorePiTags: true,
   trimValues: true,
   htmlEntities: false,
-});
+} as const;
+const xmlParser = new XMLParser(XML_PARSER_OPTIONS);
 
-type Tree = Record<string, unknown>;
+export type Tree = Record<string, unknown>;
 
 const localName = (key: string) => (key.includes(':') ? key.slice(key.indexOf(':') + 1) : key);
 
@@ -109,10 +111,51 @@ function organisation(root: unknown, names: string[]): string | undefined {
 
 const STATUS_SYNTAX = /^[A-Za-z][A-Za-z_-]{0,49}$/;
 
+/**
+ * xs:date (`2024-05-02`, `2024-05-02+02:00`) or xs:dateTime (`2024-05-02T10:00:00`, fractions,
+ * `Z` or `±hh:mm`), four-digit years. Nothing looser: a purge counts delays from this date, and
+ * Date.parse reads `7` as July 2001 and `Sprint 12` as December 2001.
+ */
+const XS_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?(?:(Z)|([+-])(\d{2}):(\d{2}))?$/;
+
+/**
+ * The instant of an xs:date or xs:dateTime, in ms; undefined when it is anything else or does not
+ * exist (2023-02-29, 25:00:00). Without a time zone the value is taken as UTC, so that every
+ * instance sharing the directory dates a message the same whatever its own zone; an xs:date is
+ * its first instant (midnight in its zone). `24:00:00` is the end of the day, as XML Schema says.
+ */
+export function parseXsDateTime(raw: string): number | undefined {
+  const m = XS_DATE_TIME.exec(raw);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, sec, frac, z, sign, zh, zm] = m;
+  const [year, month, day] = [Number(y), Number(mo), Number(d)];
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  const [hour, minute, second] = [Number(h ?? 0), Number(mi ?? 0), Number(sec ?? 0)];
+  const ms = frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
+  if (hour === 24 ? minute !== 0 || second !== 0 || /[1-9]/.test(frac ?? '') : hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMin = 0;
+  if (!z && sign) {
+    const [oh, om] = [Number(zh), Number(zm)];
+    if (oh > 14 || om > 59 || (oh === 14 && om !== 0)) return undefined;
+    offsetMin = (sign === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day); // Date.UTC maps years 0-99 to 1900-1999
+  utc.setUTCHours(hour, minute, second, ms);
+  return utc.getTime() - offsetMin * 60_000;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 function normalizeDate(raw: string | undefined): { date?: string; note?: string } {
   if (!raw) return { note: 'no Date element: the file modification time is used' };
-  const t = Date.parse(raw);
-  if (Number.isNaN(t)) return { note: `Date '${raw.slice(0, 60)}' is not a date: the file modification time is used` };
+  const t = parseXsDateTime(raw);
+  if (t === undefined) {
+    return { note: `Date '${raw.slice(0, 60)}' is not readable as an xs:date or xs:dateTime (2024-05-02, 2024-05-02T10:00:00+02:00): the file modification time is used` };
+  }
   return { date: new Date(t).toISOString() };
 }
 
@@ -149,16 +192,71 @@ function schemaOf(ns: string | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * Where the XML has a markup declaration (`<!DOCTYPE`, `<!ENTITY` …) outside comments, CDATA
+ * sections and processing instructions, or -1. The whole text is scanned (a long comment must not
+ * hide one), in one pass of indexOf.
+ */
+export function declarationOffset(xml: string): number {
+  let i = 0;
+  for (;;) {
+    i = xml.indexOf('<', i);
+    if (i < 0) return -1;
+    const c = xml.charCodeAt(i + 1);
+    if (c === 0x21 /* ! */) {
+      const close = xml.startsWith('<!--', i) ? '-->' : xml.startsWith('<![CDATA[', i) ? ']]>' : undefined;
+      if (!close) return i;
+      const end = xml.indexOf(close, i + 4);
+      if (end < 0) return -1; // not closed: not well-formed, which the validator says
+      i = end + close.length;
+    } else if (c === 0x3f /* ? */) {
+      const end = xml.indexOf('?>', i + 2);
+      if (end < 0) return -1;
+      i = end + 2;
+    } else i++;
+  }
+}
+
+/** Why the XML is refused for its document type declaration, or undefined. */
+function declarationProblem(xml: string): string | undefined {
+  const at = declarationOffset(xml);
+  if (at < 0) return undefined;
+  let line = 1;
+  for (let i = xml.indexOf('\n'); i >= 0 && i < at; i = xml.indexOf('\n', i + 1)) line++;
+  const what = /^<!([A-Za-z]*)/.exec(xml.slice(at, at + 20))?.[1] ?? '';
+  return `the XML has a <!${what}…> declaration (line ${line}); document types (<!DOCTYPE>) and entities (<!ENTITY>) are refused, wherever they are`;
+}
+
+/** Why a message's XML is refused before it is parsed (a DOCTYPE, entities), or undefined. */
+export function xmlRefusal(xml: string): ParsedMessage | undefined {
+  const declared = declarationProblem(xml);
+  return declared ? { state: 'unparseable', reason: declared } : undefined;
+}
+
+/** What the validator said, as the reason of an unparseable message. */
+export function notWellFormed(err: { msg: string; line: number; col: number }): ParsedMessage {
+  return { state: 'unparseable', reason: `not well-formed XML: ${err.msg} (line ${err.line}, column ${err.col})` };
+}
+
 export function parseXmlMessage(xml: string): ParsedMessage {
-  if (/<!ENTITY/i.test(xml.slice(0, 64 * 1024))) return { state: 'unparseable', reason: 'the XML declares entities (<!ENTITY>); refused' };
+  const refused = xmlRefusal(xml);
+  if (refused) return refused;
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) return { state: 'unparseable', reason: `not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})` };
+  if (valid !== true) return notWellFormed(valid.err);
   let doc: Tree;
   try {
     doc = xmlParser.parse(xml) as Tree;
   } catch (err) {
     return { state: 'unparseable', reason: `not well-formed XML: ${(err as Error).message}` };
   }
+  return fromXmlDocument(doc);
+}
+
+/**
+ * The fields of a parsed XML document. Only the root, its children and their children's text are
+ * looked at, so a tree cut below that (as the worker thread sends it back) gives the same fields.
+ */
+export function fromXmlDocument(doc: Tree): ParsedMessage {
   const roots = Object.keys(doc).filter((k) => !k.startsWith('?') && !k.startsWith('#'));
   if (roots.length === 0) return { state: 'unparseable', reason: 'the XML has no root element' };
   if (roots.length > 1 || Array.isArray(doc[roots[0]])) return { state: 'unparseable', reason: 'the XML has more than one root element' };
@@ -268,7 +366,7 @@ const prettyBuilder = new XMLBuilder({
 export function prettyPrint(content: string, format: 'xml' | 'json'): string {
   try {
     if (format === 'json') return JSON.stringify(JSON.parse(content), null, 2);
-    if (XMLValidator.validate(content) !== true || /<!ENTITY/i.test(content)) return content;
+    if (declarationOffset(content) >= 0 || XMLValidator.validate(content) !== true) return content;
     return String(prettyBuilder.build(prettyParser.parse(content))).trim();
   } catch {
     return content;

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import { isFinalStatus, type PurgeItem, type PurgeReport, type PurgeTask } from '../../../src-shared/domain/message';
 import { FondsError } from '../../../src-shared/errors';
 import type { Store } from '../db/store';
-import { messagePath } from './directory';
+import { messagePath, ownerOnDisk } from './directory';
 import { parseDuration, subtractDuration } from './duration';
-import { reindexOne } from './indexer';
+import { reindexOne, type MovedFile } from './indexer';
 import type { DirectoryLock } from './lock';
 import { resolveInside } from '../paths';
 import type { MessageRow } from './store';
@@ -75,24 +75,53 @@ export interface PurgeRunOptions {
   dryRun: boolean;
   now: Date;
   ids?: string[];
+  /** the dry run whose selection `ids` is (`purge.run({confirm})`), for the report and the events */
+  confirmed?: string;
   limit: number;
   waitForLockMs: number;
   trigger: PurgeReport['trigger'];
   /** called after each deletion (progress) */
   onItem?: (done: number, total: number) => void;
+  /** a dry run's whole selection (also the messages the report does not list), to confirm later */
+  onSelection?: (ids: string[]) => void;
+  /** a top-level file found to belong to another message now: that message is to be read again */
+  onMoved?: (moved: MovedFile) => void;
 }
 
-/** Deletes a message's folder and `<id>.*` files; returns nothing, throws on a refused path. */
-async function deleteMessageFiles(root: string, row: MessageRow): Promise<void> {
+/**
+ * Deletes a message's folder and `<id>.*` files; throws on a refused path. Each is looked at again
+ * just before: a top-level file that now belongs to another message (its folder appeared since) and
+ * anything that is not a regular file (a link, never deleted) stay; they are returned, with why.
+ */
+async function deleteMessageFiles(root: string, row: MessageRow): Promise<Array<{ name: string; why: string }>> {
   const targets: string[] = [];
+  const kept: Array<{ name: string; why: string }> = [];
+  const lstat = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false });
   const folder = messagePath(root, row.id);
-  if (row.is_dir) targets.push(folder);
+  if (row.is_dir) {
+    const st = lstat(folder);
+    if (st?.isDirectory()) targets.push(folder);
+    else if (st) kept.push({ name: row.id, why: 'not a folder any more' });
+  }
   for (const name of JSON.parse(row.beside) as string[]) {
     if (!name.startsWith(`${row.id}.`)) continue; // only <id>.* beside the folder
-    targets.push(resolveInside(root, name));
+    const abs = resolveInside(root, name);
+    const st = lstat(abs);
+    if (!st) continue;
+    if (!st.isFile()) {
+      kept.push({ name, why: `${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: never deleted` });
+      continue;
+    }
+    const owner = ownerOnDisk(root, name);
+    if (owner !== row.id) {
+      kept.push({ name, why: `belongs to message ${owner} now` });
+      continue;
+    }
+    targets.push(abs);
   }
   // the beside files first: an interrupted purge leaves the folder, which a rescan still shows
   for (const t of targets.reverse()) await fs.promises.rm(t, { recursive: true, force: true });
+  return kept;
 }
 
 /** Runs a purge or a dry run and returns its report. Events are written for a real purge only. */
@@ -134,7 +163,29 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
     for (const { message: m, match } of selected) {
       add({ id: m.id, type: m.type!, status: m.status!, date: m.date!, task: match.task.name, reason: reasonOf(m, match), bytes: m.size, files: m.files, deleted: false });
     }
-  } else if (selected.length) {
+    o.onSelection?.(selected.map((x) => x.message.id));
+  } else if (o.ids) {
+    // what a person confirmed but the index no longer selects is said, not silently dropped
+    const chosen = new Set(selected.map((x) => x.message.id));
+    const find = db.prepare('SELECT type, status, date FROM messages WHERE id = ?');
+    for (const id of new Set(o.ids)) {
+      if (chosen.has(id)) continue;
+      const cur = find.get(id) as Pick<MessageRow, 'type' | 'status' | 'date'> | undefined;
+      add({
+        id,
+        type: cur?.type ?? '',
+        status: cur?.status ?? '',
+        date: cur?.date ?? '',
+        task: '',
+        reason: '',
+        bytes: 0,
+        files: 0,
+        deleted: false,
+        skipped: cur ? `no longer selected by any task (now ${cur.type ?? 'of no known type'} ${cur.status ?? 'without status'}, dated ${cur.date ?? 'never'})` : 'no longer in the index (removed from the directory)',
+      });
+    }
+  }
+  if (!o.dryRun && selected.length) {
     const lock = await o.lock.acquire(`purge ${runId}`, o.waitForLockMs);
     try {
       let done = 0;
@@ -148,6 +199,7 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
         }
         // read it again from disk: another instance may have purged it, or its status changed
         const fresh = await reindexOne(o.root, o.store, m.id, { trigger: 'purge', events: true, force: true });
+        for (const mv of fresh.moved) o.onMoved?.(mv);
         if (!fresh.row) {
           add({ ...base, skipped: 'no longer on disk (already purged by another instance, or removed)' });
           continue;
@@ -158,8 +210,9 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
           continue;
         }
         const row = fresh.row;
+        let kept: Array<{ name: string; why: string }>;
         try {
-          await deleteMessageFiles(o.root, row);
+          kept = await deleteMessageFiles(o.root, row);
         } catch (err) {
           await reindexOne(o.root, o.store, m.id, { trigger: 'purge', events: true }).catch(() => undefined);
           add({ ...base, skipped: `could not be deleted: ${(err as Error).message}` });
@@ -172,9 +225,28 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
             kind: 'message',
             objectId: row.id,
             type: 'purged',
-            payload: { runId, trigger: o.trigger, task: match.task.name, delay: match.task.delay, cutoff: match.cutoff.toISOString(), type: row.type, status: row.status, date: row.date, bytes: row.size, files: row.files, reason: item.reason },
+            payload: {
+              runId,
+              trigger: o.trigger,
+              ...(o.confirmed ? { confirmed: o.confirmed } : {}),
+              task: match.task.name,
+              delay: match.task.delay,
+              cutoff: match.cutoff.toISOString(),
+              type: row.type,
+              status: row.status,
+              date: row.date,
+              bytes: row.size,
+              files: row.files,
+              reason: item.reason,
+              ...(kept.length ? { kept: kept.map((k) => `${k.name}: ${k.why}`) } : {}),
+            },
           });
         });
+        // what stayed (a link, another message's file) is indexed again under its owner
+        if (kept.length) {
+          const again = await reindexOne(o.root, o.store, row.id, { trigger: 'purge', events: true, besideHint: kept.map((k) => k.name) }).catch(() => undefined);
+          for (const mv of again?.moved ?? []) o.onMoved?.(mv);
+        }
         add(item);
         o.onItem?.(++done, selected.length);
       }
@@ -187,6 +259,7 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
     runId,
     dryRun: o.dryRun,
     trigger: o.trigger,
+    ...(o.confirmed ? { confirmed: o.confirmed } : {}),
     now: o.now.toISOString(),
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -201,7 +274,7 @@ export async function runPurge(o: PurgeRunOptions): Promise<PurgeReport> {
         kind: 'message',
         objectId: '.purge',
         type: 'purge.finished',
-        payload: { runId, trigger: o.trigger, now: report.now, tasks: report.tasks, totals, startedAt, finishedAt: report.finishedAt },
+        payload: { runId, trigger: o.trigger, ...(o.confirmed ? { confirmed: o.confirmed } : {}), now: report.now, tasks: report.tasks, totals, startedAt, finishedAt: report.finishedAt },
       }),
     );
   }
