@@ -455,16 +455,22 @@ describe.runIf(available)('AMQP recipient and acknowledgements over RabbitMQ', (
     expect(ack).toMatchObject({ type: 'dissemination.acknowledged', payload: { via: 'patch', requestId, urn: p.urn, recipientLabel: 'partner-patch', tenant: 'project1' } });
   }, 60_000);
 
-  it('waits in the outbox while the broker is away, and is delivered after a restart', async () => {
-    const dataDir = tempDir('fonds-dis-amqp-restart-');
+  /** Fonds without a broker, on a data directory kept for a restart: a product notified to an AMQP recipient. */
+  async function offlineAmqpDissemination(label: string) {
+    const dataDir = tempDir(`fonds-dis-amqp-${label}-`);
     cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const prefix = `d${randomUUID().slice(0, 8)}`;
     const offline = await fonds({ dataDir, amqpQueuePrefix: prefix });
     const p = await product(offline.service, { 'x.txt': 'x' });
     const exchange = `partner.${prefix}`;
-    await offline.service.call('recipients.save', recipient('later', { kind: 'amqp', exchange, queue: `${exchange}.q`, deadLetterRoutingKey: '' }));
-    const { created } = await offline.service.call('disseminations.notify', { urns: [p.urn], recipients: ['later'] });
+    await offline.service.call('recipients.save', recipient(label, { kind: 'amqp', exchange, queue: `${exchange}.q`, deadLetterRoutingKey: '' }));
+    const { created } = await offline.service.call('disseminations.notify', { urns: [p.urn], recipients: [label] });
     await offline.service.idle();
+    return { dataDir, prefix, offline, p, exchange, created };
+  }
+
+  it('waits in the outbox while the broker is away, and is delivered after a restart', async () => {
+    const { dataDir, prefix, offline, exchange, created } = await offlineAmqpDissemination('later');
     expect((await offline.service.call('outbox.list', {})).items.filter((o) => o.objectId === created[0]._id).map((o) => o.status)).toEqual(['pending']);
     expect((await offline.service.call('disseminations.get', { id: created[0]._id })).status).toBe('PENDING');
     await offline.close();
@@ -480,16 +486,8 @@ describe.runIf(available)('AMQP recipient and acknowledgements over RabbitMQ', (
   }, 60_000);
 
   it('a message cancelled in the outbox, the dissemination sent again: delivered once, by its new message', async () => {
-    const dataDir = tempDir('fonds-dis-amqp-cancel-');
-    cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-    const prefix = `d${randomUUID().slice(0, 8)}`;
-    const offline = await fonds({ dataDir, amqpQueuePrefix: prefix });
-    const p = await product(offline.service, { 'x.txt': 'x' });
-    const exchange = `partner.${prefix}`;
-    await offline.service.call('recipients.save', recipient('again', { kind: 'amqp', exchange, queue: `${exchange}.q`, deadLetterRoutingKey: '' }));
-    const { created } = await offline.service.call('disseminations.notify', { urns: [p.urn], recipients: ['again'] });
+    const { dataDir, prefix, offline, exchange, created } = await offlineAmqpDissemination('again');
     const id = created[0]._id;
-    await offline.service.idle();
     const [m1] = (await offline.service.call('outbox.list', {})).items.filter((o) => o.objectId === id);
     await offline.service.call('outbox.cancel', { id: m1.id });
     expect((await offline.service.call('disseminations.get', { id })).status).toBe('FAILED');
