@@ -28,3 +28,18 @@ describe('service shutdown', () => {
     await expect(s.service.close()).resolves.toBeUndefined();
   });
 });
+
+describe('one service per data directory', () => {
+  it('refuses a second service on a data directory this process has open, and the first keeps its lock', async () => {
+    const s = await startService({ messageWatch: false, hashWorkers: 1 });
+    cleanups.push(s.dispose);
+    const lock = path.join(s.dataDir, 'fonds.lock');
+    const held = fs.readFileSync(lock, 'utf8');
+    await expect(startService({ dataDir: s.dataDir, messageWatch: false, hashWorkers: 1 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining(`The data directory ${s.dataDir} is already open in this process`),
+    });
+    expect(fs.readFileSync(lock, 'utf8')).toBe(held);
+    expect((await s.service.call('uploads.list', {})).total).toBe(0);
+  });
+});
