@@ -29,6 +29,7 @@ describe('local storage', () => {
     expect(read).toBe(f.fixity.size);
     expect(fs.readFileSync(path.join(root, 'sd/a/b.bin')).equals(fs.readFileSync(f.path))).toBe(true);
     expect(fs.readdirSync(path.join(root, 'sd/a'))).toEqual(['b.bin']);
+    expect(fs.readdirSync(root)).toEqual(['sd']);
     await st.flush();
     expect(await st.verify('sd/a/b.bin', f.fixity)).toEqual({ ok: true, proof: 're-read, SHA-256 equal' });
   });
@@ -72,15 +73,34 @@ describe('local storage', () => {
     }
   });
 
-  it('sweeps the temporary files a killed copy left, and only those', async () => {
+  it('sweeps the temporary files a killed copy left, and only those of that stored data', async () => {
     const root = dir();
     const st = new LocalStorage(root, pool);
     fs.mkdirSync(path.join(root, 'sd/deep'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'sd/deep/.fonds-part-1234'), 'half');
+    fs.writeFileSync(path.join(root, `.fonds-part-sd-${crypto.randomUUID()}`), 'half');
+    const other = `.fonds-part-other-${crypto.randomUUID()}`;
+    fs.writeFileSync(path.join(root, other), 'another execution, still copying');
     fs.writeFileSync(path.join(root, 'sd/keep.txt'), 'kept');
     expect(await st.sweep('sd')).toBe(1);
-    expect(fs.readdirSync(path.join(root, 'sd'), { recursive: true }).sort()).toEqual(['deep', 'keep.txt']);
+    expect(fs.readdirSync(root, { recursive: true }).sort()).toEqual([other, 'sd', 'sd/deep', 'sd/keep.txt']);
     expect(await st.sweep('nothing-here')).toBe(0);
+  });
+
+  it('never sweeps a stored file, whatever its name: temporary copies live at the root, where no stored file is', async () => {
+    const root = dir();
+    const st = new LocalStorage(root, pool);
+    const names = ['.fonds-part-notes.txt', `.fonds-part-${crypto.randomUUID()}`, `deep/.fonds-part-sd-${crypto.randomUUID()}`];
+    for (const n of names) {
+      const f = file(Buffer.from(`delivered as ${n}`));
+      await st.put(`sd/${n}`, f.path, f.fixity);
+    }
+    expect(fs.readdirSync(root)).toEqual(['sd']); // no temporary file left beside them either
+    expect(await st.sweep('sd')).toBe(0);
+    for (const n of names) expect(fs.readFileSync(path.join(root, 'sd', n), 'utf8')).toBe(`delivered as ${n}`);
+    // and no key can reach the root's temporary names
+    const f = file(Buffer.from('x'));
+    await expect(st.put(`.fonds-part-sd-${crypto.randomUUID()}`, f.path, f.fixity)).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    await expect(st.put('.fonds-part-sd/x.txt', f.path, f.fixity)).rejects.toMatchObject({ code: 'PATH_INVALID' });
   });
 
   it('refuses keys that would leave its folder, and makes its folder only when it first copies', async () => {

@@ -61,7 +61,7 @@ describe('archive-to-archive into local storage', () => {
     ]);
     const types = (await s.call('executions.timeline', { id: e._id })).items.map((x) => x.type).reverse();
     expect(types).toEqual(['created', 'status.WAITING', 'status.PROGRESS', 'copy.started', 'copy.finished', 'status.SUCCESS']);
-    expect(fs.readdirSync(path.join(dataDir, 'storage', sd._id)).filter((n) => n.startsWith('.fonds-part'))).toEqual([]);
+    expect((fs.readdirSync(path.join(dataDir, 'storage'), { recursive: true }) as string[]).filter((n) => n.includes('.fonds-part'))).toEqual([]);
   });
 
   it('overwrites a file already in the stored data and records the replaced checksum', async () => {
@@ -229,7 +229,8 @@ describe('archive-to-archive into local storage', () => {
     expect(cancelled.status).toBe('FAILURE');
     expect(cancelled.reason).toMatch(/^Cancelled by the user/);
     expect(cancelled.files.pending).toBeGreaterThan(0);
-    const storage = path.join(dataDir, 'storage', e.output.stored_data._id);
+    // temporary copies are made at the storage root, beside the stored data folders
+    const storage = path.join(dataDir, 'storage');
     expect((fs.readdirSync(storage, { recursive: true }) as string[]).filter((n) => n.includes('.fonds-part'))).toEqual([]);
     await s.call('executions.retryFailed', { id: e._id });
     await s.idle();
@@ -239,6 +240,60 @@ describe('archive-to-archive into local storage', () => {
     const types = (await s.call('executions.timeline', { id: e._id, limit: 100 })).items.map((x) => x.type);
     expect(types).toContain('retry');
   });
+
+  it('resumes after a kill -9 removing only the copy cut short: stored files named like temporary files stay', async () => {
+    const dataDir = dir();
+    const named = ['.fonds-part-notes.txt', `.fonds-part-${crypto.randomUUID()}`, 'sub/.fonds-part-scan.tif'];
+    let executionId: string;
+    let sdId: string;
+    {
+      const { service: s } = await startService({ dataDir });
+      const first = await runExecution(s, [await checkedUpload(s, Object.fromEntries(named.map((n) => [n, `delivered as ${n}`])))], { name: 'Notes' });
+      expect(first.status).toBe('SUCCESS');
+      sdId = first.output.stored_data._id;
+      // a second delivery into the same stored data, large enough to be killed while it is copied
+      const big = path.join(dir(), 'big.bin');
+      fs.writeFileSync(big, '');
+      fs.truncateSync(big, 512 * 1024 * 1024);
+      const u = await s.call('uploads.ingestPaths', { paths: [big] });
+      await s.idle(120_000);
+      executionId = (await s.call('executions.create', { processing: 'archive-to-archive', inputs: { upload: [u._id] }, output: { stored_data: { _id: sdId } } }))._id;
+      await s.close();
+    }
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'tests/helpers/execute-child.ts'), dataDir, executionId, '{}'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (/verified \d+/.test(out)) child.kill('SIGKILL'); // its progress while big.bin is on its way
+    });
+    await new Promise((r) => child.once('exit', r));
+    expect(out).not.toContain('done');
+    const storage = path.join(dataDir, 'storage');
+    const filesIn = () =>
+      (fs.readdirSync(storage, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(path.join(storage, sdId), path.join(e.parentPath, e.name)))
+        .sort();
+    // the stored files, and the copy of big.bin cut short
+    expect(filesIn().filter((f) => !named.includes(f))).toEqual([expect.stringMatching(/(^|\/)\.fonds-part-/)]);
+
+    const { service: again, dispose } = await startService({ dataDir });
+    cleanups.push(dispose);
+    await again.idle(120_000);
+    expect((await again.call('executions.get', { id: executionId })).status).toBe('SUCCESS');
+    const resumed = (await again.call('executions.timeline', { id: executionId, limit: 100 })).items.find((x) => x.type === 'resumed')!;
+    expect(resumed.payload).toMatchObject({ temporaryFilesRemoved: 1 });
+    const sd = await again.call('storedData.get', { id: sdId });
+    expect(sd).toMatchObject({ status: 'GENERATED', verified: true });
+    const catalogue = (await again.call('storedData.files', { id: sdId })).items.map((f) => f.path).sort();
+    expect(catalogue).toEqual(['big.bin', ...named].sort());
+    // what the catalogue lists is on disk, and nothing else is
+    for (const n of named) expect(fs.readFileSync(path.join(storage, sdId, n), 'utf8')).toBe(`delivered as ${n}`);
+    expect(filesIn()).toEqual(catalogue);
+  }, 120_000);
 
   it('refuses a second execution writing the same stored data at the same time', async () => {
     const { service: s } = await service();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,7 +10,21 @@ import type { Fixity, PutOptions, Storage, Stored, Verification } from './storag
 
 export type Durability = 'file' | 'batch' | 'none';
 
+/**
+ * Copies are written to `<root>/.fonds-part-<tag>-<uuid>`, at the root of the storage, where
+ * no stored file ever is: every key is `<top folder>/<path>` (a stored data id, a dissemination
+ * folder), delivered names only ever appear below the top folder, and a top folder named like a
+ * temporary file is refused. So a crash sweep can remove what matches without ever touching a
+ * delivered file, whatever its name (`.fonds-part-notes.txt` included). `<tag>` names the top
+ * folder, so that sweeping one stored data leaves the copies in flight of another alone.
+ */
 const TEMP_PREFIX = '.fonds-part-';
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.source;
+
+/** The top folder as it appears in temporary names: itself when short and plain (a UUID), else a digest. */
+function tagOf(top: string): string {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(top) ? top : createHash('sha256').update(top).digest('hex').slice(0, 32);
+}
 
 /**
  * What the copy pass hashes: SHA-256, compared with the intake's. Equal SHA-256 means equal bytes,
@@ -20,8 +34,8 @@ const TEMP_PREFIX = '.fonds-part-';
 const COPY_HASHES = ['sha256'] as const;
 
 /**
- * Stored data in a local folder. A copy goes through the hash pool to a temporary name in the
- * target folder (the source is read once: hashed MD5 + SHA-256 and written in the same pass); its
+ * Stored data in a local folder. A copy goes through the hash pool to a temporary name at the
+ * storage root (the source is read once: hashed MD5 + SHA-256 and written in the same pass); its
  * hashes must equal the intake's; the temporary file is then read back and its SHA-256 checked;
  * only then is it renamed to its final name. So the final name only ever holds a whole, verified
  * copy, and an older version there stays until the new one is proven.
@@ -50,6 +64,9 @@ export class LocalStorage implements Storage {
   }
 
   private pathOf(key: string): string {
+    if (key.startsWith(TEMP_PREFIX)) {
+      throw new FondsError('PATH_INVALID', `Refused key '${key.slice(0, 80)}': names starting with ${TEMP_PREFIX} at the top of the storage are its temporary files.`, { path: key.slice(0, 80) });
+    }
     return resolveInside(this.root, key);
   }
 
@@ -62,7 +79,8 @@ export class LocalStorage implements Storage {
       if (this.made.size > 10_000) this.made.clear();
       this.made.add(folder);
     }
-    const temp = path.join(folder, `${TEMP_PREFIX}${randomUUID()}`);
+    // at the root, not beside the target: see TEMP_PREFIX (the rename stays on one file system)
+    const temp = path.join(this.label, `${TEMP_PREFIX}${tagOf(key.split('/')[0])}-${randomUUID()}`);
     try {
       let copied;
       try {
@@ -152,11 +170,18 @@ export class LocalStorage implements Storage {
     await fs.promises.rm(this.pathOf(key), { force: true });
   }
 
+  /**
+   * Removes the temporary copies that puts under the top folder `prefix` (a stored data id) left
+   * when they were cut short. Only files at the storage root named exactly like this storage's
+   * temporary files are touched, never anything under a top folder (see TEMP_PREFIX).
+   */
   async sweep(prefix: string): Promise<number> {
-    const top = this.pathOf(prefix);
-    const entries = await fs.promises.readdir(top, { recursive: true, withFileTypes: true }).catch(() => []);
-    const temps = entries.filter((e) => e.isFile() && e.name.startsWith(TEMP_PREFIX));
-    await Promise.all(temps.map((e) => fs.promises.rm(path.join(e.parentPath, e.name), { force: true })));
+    this.pathOf(prefix);
+    if (prefix.includes('/')) throw new FondsError('INTERNAL', `sweep: '${prefix}' is not a top folder of the storage (a stored data id).`);
+    const mine = new RegExp(`^${TEMP_PREFIX.replace(/\./g, '\\.')}${tagOf(prefix)}-${UUID}$`);
+    const entries = await fs.promises.readdir(this.label, { withFileTypes: true }).catch(() => []);
+    const temps = entries.filter((e) => e.isFile() && mine.test(e.name));
+    await Promise.all(temps.map((e) => fs.promises.rm(path.join(this.label, e.name), { force: true })));
     return temps.length;
   }
 
@@ -168,7 +193,7 @@ export class LocalStorage implements Storage {
     if (!(err instanceof FondsError) && !(err instanceof Error && 'code' in err)) return err;
     const errno = err instanceof FondsError ? String(err.details?.errno ?? '') : String((err as NodeJS.ErrnoException).code ?? '');
     if (!errno || (err instanceof FondsError && err.code !== 'IO_ERROR')) return err;
-    let storageSide = ['ENOSPC', 'EDQUOT', 'EROFS', 'EFBIG', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY'].includes(errno);
+    let storageSide = ['ENOSPC', 'EDQUOT', 'EROFS', 'EFBIG', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EXDEV'].includes(errno);
     if (!storageSide && ['EACCES', 'EPERM', 'ENOENT'].includes(errno)) {
       storageSide = await fs.promises.access(source, fs.constants.R_OK).then(
         () => true,
@@ -178,7 +203,11 @@ export class LocalStorage implements Storage {
     const why = ioMessage('', errno, (err as Error).message).replace(/^: /, '');
     if (!storageSide) return new FondsError('IO_ERROR', `${name}: cannot read the delivered file ${source}: ${why}. Nothing was stored.`, { errno, side: 'source' });
     const detail =
-      errno === 'EISDIR' || errno === 'ENOTEMPTY' || errno === 'ENOTDIR' ? `a folder and a file of the stored data have the same name (${why})` : why;
+      errno === 'EISDIR' || errno === 'ENOTEMPTY' || errno === 'ENOTDIR'
+        ? `a folder and a file of the stored data have the same name (${why})`
+        : errno === 'EXDEV'
+          ? `its folder is on another file system than ${this.label} (a mount or a link inside the storage), and copies are renamed into place from there`
+          : why;
     return new FondsError('IO_ERROR', `${name}: cannot be written to the storage ${this.label}: ${detail}.`, { errno, side: 'storage' });
   }
 }
