@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
+import type { HashTask } from '../../src-main/service/fixity/hash-pool';
 import type { Finding, Upload } from '../../src-shared/api';
 import { fixturesDir, startService, tempDir, waitFor, writeTree } from '../helpers/service';
 
@@ -74,6 +76,88 @@ describe('taking in a folder', () => {
     expect(strict.upload.checks[1].status).toBe('FAILURE');
     expect(rules(strict.findings)).toEqual(['md5-missing a.txt', 'md5-missing b.txt']);
   });
+
+  it('fails a file that grew between the walk and its hash, naming it and both sizes, so it is checked again', async () => {
+    const s = await service();
+    const root = delivery({ 'a.txt': 'hello', 'b.txt': 'steady' });
+    // the delivery is still being written: a.txt grows after it was listed, before it is read
+    const pool = s.internals.pool;
+    const hash = pool.hash.bind(pool);
+    let grown = false;
+    pool.hash = (t: HashTask) => {
+      if (!grown && t.path.endsWith('a.txt')) {
+        grown = true;
+        fs.appendFileSync(t.path, ' world, still being written');
+      }
+      return hash(t);
+    };
+    const { upload, findings } = await ingest(s, [root]);
+    pool.hash = hash;
+    expect(upload.status).toBe('CLOSED');
+    expect(upload.checks[1]).toMatchObject({ kind: 'standard', status: 'FAILURE', errors: 1 });
+    const f = findings.find((x) => x.rule === 'changed-during-check')!;
+    expect(f).toMatchObject({ check: 'standard', path: 'a.txt', severity: 'error' });
+    expect(f.message).toBe('a.txt: changed while the delivery was being checked (5 bytes when it was listed, 32 bytes when it was read); it is still being written or was replaced. Check the upload again once the delivery is complete');
+    // no size next to the hash of other bytes: the file is recorded as not checked
+    const files = (await s.call('uploads.files', { id: upload._id })).items;
+    expect(files.find((x) => x.path === 'a.txt')).toMatchObject({ size: 5, md5: '', sha256: '' });
+    expect(files.find((x) => x.path === 'b.txt')!.md5).toBe(md5('steady'));
+    await s.call('uploads.recheck', { id: upload._id });
+    await s.idle();
+    const again = await s.call('uploads.get', { id: upload._id });
+    expect(again.checks[1].status).toBe('SUCCESS');
+    expect(again.size).toBe(32 + 6);
+  });
+
+  it('reads md5sum lists with a UTF-8 byte-order mark or in UTF-16, and says so', async () => {
+    const s = await service({ requireDeliveredChecksums: true });
+    const utf8 = delivery({ 'a.txt': 'alpha', 'b.txt': 'beta', 'checksums.md5': `\uFEFF${md5('alpha')}  a.txt\r\n${md5('beta')}  b.txt\r\n` });
+    const one = await ingest(s, [utf8]);
+    expect(one.upload.checks[1]).toMatchObject({ status: 'SUCCESS', errors: 0, warnings: 1 });
+    expect(one.findings.map((f) => [f.rule, f.path, f.severity])).toEqual([['bom-in-md5-file', 'checksums.md5', 'warning']]);
+    expect(one.findings[0].message).toContain('checksums.md5: starts with a UTF-8 byte-order mark');
+    for (const [bom, encode] of [
+      [[0xff, 0xfe], (t: string) => Buffer.from(t, 'utf16le')],
+      [[0xfe, 0xff], (t: string) => Buffer.from(t, 'utf16le').swap16()],
+    ] as const) {
+      const utf16 = delivery({ 'a.txt': 'alpha', 'md5sums.txt': Buffer.concat([Buffer.from(bom), encode(`${md5('alpha')}  a.txt\r\n`)]), 'a.txt.md5': Buffer.concat([Buffer.from(bom), encode(md5('alpha'))]) });
+      const two = await ingest(s, [utf16]);
+      expect(two.upload.checks[1]).toMatchObject({ status: 'SUCCESS', errors: 0 });
+      expect(rules(two.findings)).toEqual(['bom-in-md5-file a.txt.md5', 'bom-in-md5-file md5sums.txt']);
+      expect(two.findings[0].message).toMatch(/is UTF-16 text \(it starts with a UTF-16(LE|BE) byte-order mark\)/);
+    }
+  });
+});
+
+describe('names the walk cannot open', () => {
+  it('fails the check naming a path too long for the system, instead of stopping on ENAMETOOLONG', async () => {
+    const s = await service();
+    const root = tempDir('fonds-deep-');
+    cleanups.push(() => void spawnSync('rm', ['-rf', root])); // deeper than fs.rm reaches
+    fs.writeFileSync(path.join(root, 'ok.txt'), 'fine');
+    // 25 folders of 200 characters: more than PATH_MAX (4096), made relative to each other
+    const made = spawnSync(process.execPath, ['-e', `const fs = require('fs'); process.chdir(${JSON.stringify(root)}); for (let i = 0; i < 25; i++) { fs.mkdirSync('d'.repeat(200)); process.chdir('d'.repeat(200)); } fs.writeFileSync('deep.txt', 'deep');`]);
+    expect(made.status).toBe(0);
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.status).toBe('CLOSED');
+    expect(upload.checks[0].status).toBe('FAILURE');
+    const tooLong = findings.filter((f) => f.rule === 'path-too-long' && f.severity === 'error');
+    expect(tooLong).toHaveLength(1);
+    expect(tooLong[0].path).toMatch(/^(d{200}\/){20}d{200}$/);
+    expect(tooLong[0].message).toMatch(/: the path is too long for this system to open \(\d+ bytes with the folder it was delivered in\); it was not checked\. Shorten the names/);
+    expect((await s.call('uploads.files', { id: upload._id, limit: 100 })).items.map((f) => f.path)).toContain('ok.txt');
+  });
+
+  it('fails the check naming a folder it may not read', async () => {
+    if (process.getuid?.() === 0) return; // root reads everything: nothing to deny
+    const s = await service();
+    const root = delivery({ 'ok.txt': 'fine', 'closed/secret.txt': 's' });
+    fs.chmodSync(path.join(root, 'closed'), 0o000);
+    cleanups.push(() => fs.chmodSync(path.join(root, 'closed'), 0o755));
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.status).toBe('CLOSED');
+    expect(findings.find((f) => f.rule === 'unreadable')).toMatchObject({ path: 'closed', severity: 'error', message: expect.stringContaining('closed: permission denied; its content was not checked') });
+  });
 });
 
 describe('archive check: naming conflicts', () => {
@@ -100,6 +184,15 @@ describe('archive check: naming conflicts', () => {
     expect(archive).toContain('trailing-dot-or-space trailing. ');
   });
 
+  it('folds case as NTFS and APFS do: final sigma, long s; but not ß into ss', async () => {
+    const s = await service();
+    const root = delivery({ 'ΟΔΟΣ/a.txt': '1', 'οδοσ/b.txt': '2', 'λογος.txt': '3', 'λογοσ.txt': '4', 'ſ.txt': '5', 's.txt': '6', 'straße.txt': '7', 'strasse.txt': '8' });
+    const { upload, findings } = await ingest(s, [root]);
+    expect(upload.checks[0].status).toBe('FAILURE');
+    expect(rules(findings, 'archive')).toEqual(['case-conflict s.txt', 'case-conflict ſ.txt', 'case-conflict λογοσ.txt', 'case-conflict λογος.txt', 'case-conflict οδοσ', 'case-conflict ΟΔΟΣ'].sort());
+    expect(findings.find((f) => f.path === 'ſ.txt')!.message).toBe("'s.txt' and 'ſ.txt' differ only by letter case");
+  });
+
   it('finds the same path delivered twice and a file that collides with a folder', async () => {
     const s = await service();
     const one = delivery({ 'box/a.txt': 'one', 'box/Notes': 'file' });
@@ -122,6 +215,18 @@ describe('archive check: naming conflicts', () => {
     const files = await s.call('uploads.files', { id: upload._id });
     expect(files.items.map((f) => f.path)).toEqual(['ok.txt']);
   });
+
+  it('judges a link in a drop of several folders against the folders dropped, not the folder they came from', async () => {
+    const s = await service();
+    const parent = delivery({ 'a/x.txt': 'x', 'b/y.txt': 'y', 'secret/passwords.txt': 'not delivered' });
+    fs.symlinkSync(path.join(parent, 'secret/passwords.txt'), path.join(parent, 'a/to-secret'));
+    fs.symlinkSync(path.join(parent, 'b/y.txt'), path.join(parent, 'a/to-b'));
+    const { findings } = await ingest(s, [path.join(parent, 'a'), path.join(parent, 'b')]);
+    expect(findings.filter((f) => f.check === 'archive').map((f) => `${f.rule} ${f.path} ${f.severity}`).sort()).toEqual([
+      'symlink-leaves-delivery a/to-secret error',
+      'symlink-not-followed a/to-b warning',
+    ]);
+  });
 });
 
 describe('taking in BagIt bags', () => {
@@ -134,6 +239,46 @@ describe('taking in BagIt bags', () => {
     expect(findings.filter((f) => f.severity === 'error')).toEqual([]);
     const files = await s.call('uploads.files', { id: upload._id });
     expect(files.items.find((f) => f.path === 'data/README')!.extra.sha224).toMatch(/^[0-9a-f]{56}$/);
+  });
+
+  it('counts as signed only what the bag\'s manifests list (and its own tag files), not extra files beside data/', async () => {
+    const s = await service({ requireDeliveredChecksums: true });
+    const info = 'Payload-Oxum: 1.1\nBagging-Date: 2026-01-01\n';
+    const bag = delivery({
+      'bagit.txt': 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n',
+      'data/a.txt': 'a',
+      'manifest-md5.txt': `${md5('a')}  data/a.txt\n`,
+      'bag-info.txt': info,
+      'tagmanifest-md5.txt': `${md5(info)}  bag-info.txt\n${md5('listed')}  extra/listed.txt\n`,
+      'extra/listed.txt': 'listed',
+      'contract.pdf': 'unsigned extra file at the bag root',
+      'extra/scan.tif': 'unsigned file in a tag folder',
+    });
+    const { upload, findings } = await ingest(s, [bag]);
+    expect(upload.checks[1].status).toBe('FAILURE');
+    expect(rules(findings.filter((f) => f.severity === 'error'))).toEqual(['md5-missing contract.pdf', 'md5-missing extra/scan.tif']);
+  });
+
+  it('fails a bag whose fetch.txt lists files it does not hold, naming each', async () => {
+    const s = await service();
+    const bag = tempDir('fonds-holey-');
+    cleanups.push(() => fs.rmSync(bag, { recursive: true, force: true }));
+    fs.cpSync(path.join(fixturesDir, 'v0.97/valid/holey-bag'), bag, { recursive: true });
+    fs.rmSync(path.join(bag, 'data/test 1.txt'));
+    const { upload, findings } = await ingest(s, [bag]);
+    expect(upload.checks[1].status).toBe('FAILURE');
+    expect(rules(findings.filter((f) => f.severity === 'error'))).toEqual(['bagit:fetch-file-missing data/test 1.txt']);
+  });
+
+  it('reports a tag file too large to read as a finding: the check completes', async () => {
+    const s = await service();
+    const bag = delivery({ 'bagit.txt': 'BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n', 'data/a.txt': 'a', 'manifest-md5.txt': `${md5('a')}  data/a.txt\n` });
+    fs.writeFileSync(path.join(bag, 'bag-info.txt'), '');
+    fs.truncateSync(path.join(bag, 'bag-info.txt'), 20 * 1024 * 1024);
+    const { upload, findings } = await ingest(s, [bag]);
+    expect(upload.status).toBe('CLOSED');
+    expect(upload.checks[1].status).toBe('FAILURE');
+    expect(findings.find((f) => f.rule === 'bagit:tag-file-too-large')).toMatchObject({ path: 'bag-info.txt', severity: 'error', message: expect.stringMatching(/^bag-info\.txt: 20971520 bytes, more than the 16 MiB/) });
   });
 
   it('reports a corrupt payload file with its path and rule', async () => {

@@ -188,7 +188,7 @@ describe('what the conformance cases exercise', () => {
     expect(rules(warnings)).not.toContain('bag-info-missing');
   });
 
-  it('reports fetch.txt with its URLs and never treats a hole as a missing file', async () => {
+  it('reports fetch.txt with its URLs; a bag whose fetched files are all there is valid', async () => {
     const r = await validateBag(fixture('v0.97/valid/holey-bag'), { hashFile: hashFileInProcess });
     expect(r.declaration!.fetch).toHaveLength(5);
     expect(r.declaration!.fetch).toContainEqual({ url: 'http://localhost:8989/bags/v0_96/holey-bag/data/test%201.txt', length: '-', path: 'data/test 1.txt' });
@@ -196,14 +196,25 @@ describe('what the conformance cases exercise', () => {
     expect(w.file).toBe('fetch.txt');
     expect(w.message).toContain('http://localhost:8989/bags/v0_96/holey-bag/data/dir1/test3.txt');
 
-    // a real hole: the file is not there, yet the bag stays valid; present files are still verified
+    expect(r.valid).toBe(true);
+  });
+
+  it('errs on each file fetch.txt lists that is not in the bag (a bag with holes is not complete, RFC 8493 §3), never fetching it', async () => {
     const copy = path.join(dir(), 'holey');
     fs.cpSync(fixture('v0.97/valid/holey-bag'), copy, { recursive: true });
     fs.rmSync(path.join(copy, 'data/test 1.txt'));
+    fs.rmSync(path.join(copy, 'data/dir1/test3.txt'));
     fs.writeFileSync(path.join(copy, 'data/test2.txt'), 'tampered');
-    const holey = await validateBag(copy, { hashFile: hashFileInProcess });
-    expect(tags(holey.errors)).toEqual(['checksum-mismatch data/test2.txt']);
-    expect(holey.payloadFiles).toBe(4);
+    const spy = spyHasher();
+    const holey = await validateBag(copy, { hashFile: spy.hashFile });
+    expect(holey.valid).toBe(false);
+    // each hole once (not also as missing from the manifest); present files are still verified
+    expect(tags(holey.errors)).toEqual(['fetch-file-missing data/dir1/test3.txt', 'fetch-file-missing data/test 1.txt', 'checksum-mismatch data/test2.txt']);
+    expect(holey.errors[1].message).toBe(
+      "data/test 1.txt: is listed in fetch.txt (to be fetched from http://localhost:8989/bags/v0_96/holey-bag/data/test%201.txt) but is not in the bag, so the bag is not complete; Fonds never downloads it — fetch it yourself and check the bag again",
+    );
+    expect(holey.payloadFiles).toBe(3);
+    expectAllInside(spy.read, copy);
   });
 
   it('keeps %xx other than %0A, %0D and %25 literal (bag-with-encoded-names)', async () => {
@@ -427,6 +438,54 @@ describe('broken bags: every problem, each with its rule and file', () => {
     expect(r.valid).toBe(false);
     expect(rules(r.errors)).toEqual(expect.arrayContaining(['bagit-txt-missing', 'manifest-missing', 'payload-directory-missing']));
     expect(r.declaration).toBeUndefined();
+  });
+});
+
+describe('huge tag files: reported, never read whole', () => {
+  /** A sparse file: its size on record, no bytes on disk. */
+  const sparse = (file: string, size: number) => {
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, size);
+  };
+
+  it('reports a tag file over its limit with its size, without reading it (a 600 MB bag-info.txt crashed the check)', async () => {
+    for (const [name, size, limit] of [
+      ['bag-info.txt', 600 * 1024 * 1024, '16 MiB'],
+      ['fetch.txt', 65 * 1024 * 1024, '64 MiB'],
+      ['manifest-sha512.txt', 1025 * 1024 * 1024, '1024 MiB'],
+      ['bagit.txt', 65 * 1024, '64 KiB'],
+    ] as const) {
+      const root = goodBag();
+      sparse(path.join(root, name), size);
+      const spy = spyHasher();
+      const r = await validateBag(root, { hashFile: spy.hashFile });
+      expect(r.valid).toBe(false);
+      const e = r.errors.find((x) => x.rule === 'tag-file-too-large');
+      expect(e, `${name}: ${JSON.stringify(r.errors)}`).toMatchObject({ file: name });
+      expect(e!.message).toMatch(new RegExp(`^${name.replace('.', '\\.')}: ${size} bytes, more than the ${limit} Fonds reads of this tag file; it is not read`));
+    }
+  });
+
+  it('reads a manifest line by line: CR LF and a multi-byte character across read chunks, line numbers kept, an over-long line skipped', async () => {
+    const root = goodBag({ 'café.txt': 'c', 'b.txt': 'b' });
+    const cafe = `${hex('sha256', 'c')}  data/café.txt\n`;
+    const MiB = 1024 * 1024;
+    // a CR LF whose CR ends the first 1 MiB read and whose LF begins the second
+    let text = '\n'.repeat(MiB - 1) + '\r\n';
+    // the two bytes of 'é' on either side of the 2 MiB boundary
+    const at = Buffer.byteLength(`${hex('sha256', 'c')}  data/caf`);
+    text += '\n'.repeat(2 * MiB - 1 - at - Buffer.byteLength(text)) + cafe;
+    text += 'z'.repeat(100_000) + '\n';
+    text += `${hex('sha256', 'b')}  data/b.txt\nnot-a-manifest-line\n`;
+    const bytes = Buffer.from(text);
+    expect(bytes.subarray(2 * MiB - 1, 2 * MiB + 1).toString()).toBe('é');
+    writeTree(root, { 'manifest-sha256.txt': bytes });
+    const lines = MiB + (2 * MiB - 1 - at - (MiB + 1)) + 1;
+    const r = await validateBag(root, { hashFile: hashFileInProcess });
+    expect(tags(r.errors)).toEqual(['tag-line-too-long manifest-sha256.txt', 'manifest-line-malformed manifest-sha256.txt']);
+    expect(r.errors[0].message).toMatch(new RegExp(`^manifest-sha256\\.txt line ${lines + 1}: is longer than 65536 characters`));
+    expect(r.errors[1].message).toMatch(new RegExp(`^manifest-sha256\\.txt line ${lines + 3}: expected`));
+    expect(r.listed.sort()).toEqual(['data/b.txt', 'data/café.txt']);
   });
 });
 

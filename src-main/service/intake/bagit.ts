@@ -70,6 +70,8 @@ export interface BagReport {
   declaration?: BagDeclaration;
   payloadFiles: number;
   payloadBytes: number;
+  /** every path (relative to the bag root) a payload or tag manifest lists: the files that came with a checksum */
+  listed: string[];
 }
 
 export interface ValidateBagOptions {
@@ -108,10 +110,37 @@ class Problems {
 // ---------------------------------------------------------------------------------------------
 // Reading tag files: bytes, then an explicit decode
 
-type TagRead = { kind: 'ok'; bytes: Buffer } | { kind: 'absent' } | { kind: 'not-file'; what: string } | { kind: 'unreadable'; why: string };
+type TagRead =
+  | { kind: 'ok'; bytes: Buffer }
+  | { kind: 'absent' }
+  | { kind: 'not-file'; what: string }
+  | { kind: 'unreadable'; why: string }
+  | { kind: 'too-large'; size: number; limit: number };
 
-/** Reads a file at the bag root as bytes, without following a link. */
-async function readTagBytes(root: string, name: string): Promise<TagRead> {
+/**
+ * The most a tag file is read of. bagit.txt holds two lines; bag-info.txt a page of metadata;
+ * fetch.txt is held in memory as a list. Manifests are read line by line, so only the checksums
+ * they list are kept (about 200 bytes a file: 1 GiB is some five million files). Beyond these, a
+ * file is reported with the rule and never read: a huge one (hostile or mistaken) would otherwise
+ * exhaust memory or exceed what one string can hold (about 512 MiB), failing the whole check.
+ */
+const TAG_LIMITS = {
+  'bagit.txt': 64 * 1024,
+  'bag-info': 16 * 1024 * 1024,
+  'fetch.txt': 64 * 1024 * 1024,
+  manifest: 1024 * 1024 * 1024,
+} as const;
+/** A manifest line longer than this cannot be '<checksum> <path>' (a path is at most 4096 bytes). */
+const MAX_LINE_CHARS = 64 * 1024;
+const READ_CHUNK = 1024 * 1024;
+
+const mib = (n: number) => (n >= 1024 * 1024 ? `${Math.round(n / (1024 * 1024))} MiB` : `${Math.round(n / 1024)} KiB`);
+
+/** Opens a regular file at the bag root, without following a link. */
+async function openTagFile(
+  root: string,
+  name: string,
+): Promise<{ kind: 'ok'; fh: fs.promises.FileHandle; size: number } | Exclude<TagRead, { kind: 'ok' } | { kind: 'too-large' }>> {
   const abs = path.join(root, name);
   let st: fs.Stats;
   try {
@@ -123,13 +152,51 @@ async function readTagBytes(root: string, name: string): Promise<TagRead> {
   if (st.isSymbolicLink()) return { kind: 'not-file', what: 'a symbolic link (links are not followed)' };
   if (st.isDirectory()) return { kind: 'not-file', what: 'a folder' };
   if (!st.isFile()) return { kind: 'not-file', what: 'not a regular file' };
+  let fh: fs.promises.FileHandle;
   try {
-    return { kind: 'ok', bytes: await fs.promises.readFile(abs) };
+    // O_NOFOLLOW: a link swapped in since the lstat is refused, not followed
+    fh = await fs.promises.open(abs, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return { kind: 'not-file', what: 'a symbolic link (links are not followed)' };
+    return { kind: 'unreadable', why: (err as Error).message };
+  }
+  const now = await fh.stat().catch(() => undefined);
+  if (!now?.isFile()) {
+    await fh.close();
+    return { kind: 'not-file', what: 'not a regular file' };
+  }
+  return { kind: 'ok', fh, size: now.size };
+}
+
+/** Reads a file at the bag root as bytes, without following a link, at most `limit` bytes. */
+async function readTagBytes(root: string, name: string, limit: number): Promise<TagRead> {
+  const opened = await openTagFile(root, name);
+  if (opened.kind !== 'ok') return opened;
+  const { fh, size } = opened;
+  try {
+    if (size > limit) return { kind: 'too-large', size, limit };
+    // one byte more than the limit: a file that grew since its stat is caught too
+    const buf = Buffer.alloc(Math.min(size, limit) + 1);
+    let got = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+      if (got > limit) return { kind: 'too-large', size: got, limit };
+      if (got === buf.length) break;
+    }
+    return { kind: 'ok', bytes: buf.subarray(0, got) };
   } catch (err) {
     return { kind: 'unreadable', why: (err as Error).message };
+  } finally {
+    await fh.close();
   }
 }
 
+/** The sentence for a tag file over its limit. */
+function tooLarge(name: string, r: { size: number; limit: number }): string {
+  return `${name}: ${r.size} bytes, more than the ${mib(r.limit)} Fonds reads of this tag file; it is not read. A tag file this large is a mistake or hostile; rewrite the bag`;
+}
 /** A tag-file character encoding, as this module can decode it. */
 type TagCodec = { kind: 'utf-8' } | { kind: 'utf-16'; endian?: 'le' | 'be' } | { kind: 'latin1' } | { kind: 'other'; label: string };
 
@@ -178,17 +245,25 @@ function strictDecode(label: string, bytes: Buffer): { text: string; invalid: bo
   }
 }
 
+/** Decodes a tag file chunk by chunk (a multi-byte character may straddle two chunks). */
+interface TagDecoder {
+  decode(chunk: Buffer, final: boolean): string;
+  /** reports bytes that are not valid in the declared encoding, once the whole file was decoded */
+  finish(): void;
+}
+
 /**
- * Decodes a tag file (not bagit.txt) in the declared encoding. A byte-order mark is expected with
+ * The decoder of a tag file (not bagit.txt) in the declared encoding, from its first bytes
+ * (`head`, which it returns without their byte-order mark). A byte-order mark is expected with
  * UTF-16, tolerated with a warning with UTF-8 (as bagit-python does), and an error with any other
  * encoding (the file is then not in the encoding the bag declares).
  */
-function decodeTagFile(file: string, bytes: Buffer, declared: string, codec: TagCodec, p: Problems): string {
-  const bom = bomOf(bytes);
-  let body = bytes;
+function tagDecoder(file: string, head: Buffer, declared: string, codec: TagCodec, p: Problems): { decoder: TagDecoder; body: Buffer } {
+  const bom = bomOf(head);
+  let body = head;
   let decodeAs: TagCodec = codec;
   if (bom) {
-    body = bytes.subarray(bom === 'UTF-8' ? 3 : 2);
+    body = head.subarray(bom === 'UTF-8' ? 3 : 2);
     const bomEndian = bom === 'UTF-16LE' ? 'le' : 'be';
     if (codec.kind === 'utf-16' && bom !== 'UTF-8' && (!codec.endian || codec.endian === bomEndian)) {
       decodeAs = { kind: 'utf-16', endian: bomEndian };
@@ -199,25 +274,117 @@ function decodeTagFile(file: string, bytes: Buffer, declared: string, codec: Tag
       decodeAs = bom === 'UTF-8' ? { kind: 'utf-8' } : { kind: 'utf-16', endian: bomEndian };
     }
   }
-  let decoded: { text: string; invalid: boolean };
-  switch (decodeAs.kind) {
-    case 'utf-8':
-      decoded = strictDecode('utf-8', body);
-      break;
-    case 'utf-16':
-      decoded = strictDecode(`utf-16${decodeAs.endian ?? guessUtf16Endian(body)}`, body);
-      break;
-    case 'latin1':
-      decoded = { text: body.toString('latin1'), invalid: false };
-      break;
-    case 'other':
-      decoded = strictDecode(decodeAs.label, body);
-      break;
+  if (decodeAs.kind === 'latin1') return { body, decoder: { decode: (chunk) => chunk.toString('latin1'), finish: () => undefined } };
+  const label = decodeAs.kind === 'utf-8' ? 'utf-8' : decodeAs.kind === 'utf-16' ? `utf-16${decodeAs.endian ?? guessUtf16Endian(body)}` : decodeAs.label;
+  // the lenient decoder gives the text; a strict one beside it only tells whether every byte was valid
+  const lenient = new TextDecoder(label, { ignoreBOM: true });
+  let strict: TextDecoder | undefined = new TextDecoder(label, { fatal: true, ignoreBOM: true });
+  let invalid = false;
+  return {
+    body,
+    decoder: {
+      decode(chunk, final) {
+        if (strict) {
+          try {
+            strict.decode(chunk, { stream: !final });
+          } catch {
+            invalid = true;
+            strict = undefined;
+          }
+        }
+        return lenient.decode(chunk, { stream: !final });
+      },
+      finish() {
+        if (invalid) {
+          p.error(file, 'tag-file-encoding-invalid', `${file}: is not valid ${declared} text (the encoding bagit.txt declares); undecodable bytes were replaced, so checksums and paths read from it may be wrong`);
+        }
+      },
+    },
+  };
+}
+
+/** Decodes a whole tag file (not bagit.txt) in the declared encoding; see tagDecoder. */
+function decodeTagFile(file: string, bytes: Buffer, declared: string, codec: TagCodec, p: Problems): string {
+  const { decoder, body } = tagDecoder(file, bytes, declared, codec, p);
+  const text = decoder.decode(body, true);
+  decoder.finish();
+  return text;
+}
+
+/**
+ * Reads a tag file at the bag root line by line (lines end in CR LF, LF or CR), decoded in the
+ * declared encoding, never holding the whole file: `onLine` gets each line and its number. A file
+ * over `limit` bytes is not read (or no further, if it grew), a line over MAX_LINE_CHARS is
+ * reported and skipped.
+ */
+async function readTagLines(
+  root: string,
+  name: string,
+  limit: number,
+  declared: string,
+  codec: TagCodec,
+  p: Problems,
+  onLine: (line: string, n: number) => void,
+): Promise<Exclude<TagRead, { kind: 'ok' }> | { kind: 'ok' }> {
+  const opened = await openTagFile(root, name);
+  if (opened.kind !== 'ok') return opened;
+  const { fh, size } = opened;
+  if (size > limit) {
+    await fh.close();
+    return { kind: 'too-large', size, limit };
   }
-  if (decoded.invalid) {
-    p.error(file, 'tag-file-encoding-invalid', `${file}: is not valid ${declared} text (the encoding bagit.txt declares); undecodable bytes were replaced, so checksums and paths read from it may be wrong`);
+  let decoder: TagDecoder | undefined;
+  let carry = '';
+  let n = 0;
+  let skipping = false;
+  const feed = (text: string, final: boolean) => {
+    let t = carry + text;
+    // a CR at the end may be the first half of CR LF: keep it for the next chunk
+    let hold = '';
+    if (!final && t.endsWith('\r')) {
+      t = t.slice(0, -1);
+      hold = '\r';
+    }
+    const lines = t.split(/\r\n|\r|\n/);
+    carry = final ? '' : lines.pop()! + hold;
+    const tooLong = (at: number) => p.error(name, 'tag-line-too-long', `${name} line ${at}: is longer than ${MAX_LINE_CHARS} characters, which no tag file line can be; it is skipped`);
+    for (const line of lines) {
+      n++;
+      if (skipping) skipping = false; // the end of an over-long line, already reported
+      else if (line.length > MAX_LINE_CHARS) tooLong(n);
+      else onLine(line, n);
+    }
+    // a line with no end in sight is not kept growing in memory: reported, and skipped up to its end
+    if (carry.length - hold.length > MAX_LINE_CHARS) {
+      if (!skipping) tooLong(n + 1);
+      skipping = true;
+      carry = hold;
+    }
+  };
+  try {
+    const buf = Buffer.alloc(READ_CHUNK);
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > limit) return { kind: 'too-large', size: total, limit };
+      let chunk: Buffer = buf.subarray(0, bytesRead);
+      if (!decoder) {
+        const first = tagDecoder(name, chunk, declared, codec, p);
+        decoder = first.decoder;
+        chunk = first.body;
+      }
+      feed(decoder.decode(chunk, false), false);
+    }
+    feed(decoder ? decoder.decode(Buffer.alloc(0), true) : '', true);
+    decoder?.finish();
+    return { kind: 'ok' };
+  } catch (err) {
+    return { kind: 'unreadable', why: (err as Error).message };
+  } finally {
+    await fh.close();
   }
-  return decoded.text;
 }
 
 /** Lines end in CR LF, LF or CR (RFC 8493 §2.1). */
@@ -320,16 +487,16 @@ interface Manifest {
   entries: Map<string, ManifestEntry>;
 }
 
-function parseManifest(file: string, algorithm: BagAlgorithm, text: string, p: Problems, payload: boolean): Manifest {
+/** Parses a manifest one line at a time (it is streamed, see readTagLines); `done` gives it whole. */
+function manifestParser(file: string, algorithm: BagAlgorithm, p: Problems, payload: boolean): { line(line: string, n: number): void; done(): Manifest } {
   const entries = new Map<string, ManifestEntry>();
   let markers = 0;
   let firstMarker = 0;
-  splitLines(text).forEach((line, i) => {
-    const n = i + 1;
-    if (line.trim() === '') return;
-    const m = /^(\S+)[ \t]+(.*)$/.exec(line);
+  const line = (text: string, n: number) => {
+    if (text.trim() === '') return;
+    const m = /^(\S+)[ \t]+(.*)$/.exec(text);
     if (!m || m[2] === '') {
-      p.error(file, 'manifest-line-malformed', `${file} line ${n}: expected '<checksum> <path>', found '${printable(line.slice(0, 200))}'`);
+      p.error(file, 'manifest-line-malformed', `${file} line ${n}: expected '<checksum> <path>', found '${printable(text.slice(0, 200))}'`);
       return;
     }
     let raw = m[2];
@@ -365,15 +532,18 @@ function parseManifest(file: string, algorithm: BagAlgorithm, text: string, p: P
       return;
     }
     entries.set(key, { path: rel, hash, line: n });
-  });
-  if (markers) {
-    p.warn(
-      file,
-      'md5sum-binary-marker',
-      `${file}: ${markers} line(s) (first: line ${firstMarker}) put md5sum's '*' binary-mode marker before the path; it is ignored, but the manifest was written by md5sum-style tools, not a BagIt tool`,
-    );
-  }
-  return { file, algorithm, entries };
+  };
+  const done = (): Manifest => {
+    if (markers) {
+      p.warn(
+        file,
+        'md5sum-binary-marker',
+        `${file}: ${markers} line(s) (first: line ${firstMarker}) put md5sum's '*' binary-mode marker before the path; it is ignored, but the manifest was written by md5sum-style tools, not a BagIt tool`,
+      );
+    }
+    return { file, algorithm, entries };
+  };
+  return { line, done };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,10 +563,14 @@ function versionBelow(version: string, major: number, minor: number): boolean {
 }
 
 async function parseBagit(p: Problems, root: string): Promise<{ found: boolean; version: string; encoding: string; codec: TagCodec }> {
-  const read = await readTagBytes(root, 'bagit.txt');
+  const read = await readTagBytes(root, 'bagit.txt', TAG_LIMITS['bagit.txt']);
   const fallback = { version: '', encoding: 'UTF-8', codec: { kind: 'utf-8' } as TagCodec };
   if (read.kind === 'absent') {
     p.error('bagit.txt', 'bagit-txt-missing', 'bagit.txt is missing, so this folder is not a BagIt bag (every bag starts with a bagit.txt declaring BagIt-Version and Tag-File-Character-Encoding)');
+    return { found: false, ...fallback };
+  }
+  if (read.kind === 'too-large') {
+    p.error('bagit.txt', 'tag-file-too-large', tooLarge('bagit.txt', read));
     return { found: false, ...fallback };
   }
   if (read.kind !== 'ok') {
@@ -452,13 +626,17 @@ async function parseBag(root: string, p: Problems): Promise<Parsed> {
       p.warn(name, 'unknown-algorithm', `${name}: '${printable(m[2])}' is not an algorithm Fonds checks (${BagAlgorithms.join(', ')}); this ${m[1] ? 'tag ' : ''}manifest is ignored`);
       continue;
     }
-    const read = await readTagBytes(root, name);
+    const parser = manifestParser(name, algorithm, p, !m[1]);
+    const read = await readTagLines(root, name, TAG_LIMITS.manifest, encoding, codec, p, parser.line);
+    if (read.kind === 'too-large') {
+      p.error(name, 'tag-file-too-large', `${tooLarge(name, read)}; its files cannot be checked`);
+      continue;
+    }
     if (read.kind !== 'ok') {
       p.error(name, 'manifest-unreadable', `${name}: ${read.kind === 'not-file' ? `is ${read.what}` : read.kind === 'absent' ? 'vanished while reading' : `cannot be read (${read.why})`}; it is ignored`);
       continue;
     }
-    const parsed = parseManifest(name, algorithm, decodeTagFile(name, read.bytes, encoding, codec, p), p, !m[1]);
-    (m[1] ? tagManifests : manifests).push(parsed);
+    (m[1] ? tagManifests : manifests).push(parser.done());
   }
   if (!manifests.length) {
     p.error('', 'manifest-missing', 'The bag has no payload manifest (manifest-<algorithm>.txt, e.g. manifest-sha512.txt) that Fonds can check, so its payload cannot be verified');
@@ -468,9 +646,9 @@ async function parseBag(root: string, p: Problems): Promise<Parsed> {
   const preferred = version && /^\d+\.\d+$/.test(version) && versionBelow(version, 0, 96) ? 'package-info.txt' : 'bag-info.txt';
   const other = preferred === 'bag-info.txt' ? 'package-info.txt' : 'bag-info.txt';
   let infoName = preferred;
-  let infoRead = await readTagBytes(root, preferred);
+  let infoRead = await readTagBytes(root, preferred, TAG_LIMITS['bag-info']);
   if (infoRead.kind === 'absent') {
-    const alt = await readTagBytes(root, other);
+    const alt = await readTagBytes(root, other, TAG_LIMITS['bag-info']);
     if (alt.kind !== 'absent') {
       infoName = other;
       infoRead = alt;
@@ -480,6 +658,8 @@ async function parseBag(root: string, p: Problems): Promise<Parsed> {
   let payloadOxum: BagDeclaration['payloadOxum'];
   if (infoRead.kind === 'absent') {
     p.warn(preferred, 'bag-info-missing', `${preferred} is missing; it is optional, but it carries Payload-Oxum (a fast completeness check) and Bagging-Date`);
+  } else if (infoRead.kind === 'too-large') {
+    p.error(infoName, 'tag-file-too-large', `${tooLarge(infoName, infoRead)}; its Payload-Oxum is not checked`);
   } else if (infoRead.kind !== 'ok') {
     p.error(infoName, 'bag-info-unreadable', `${infoName}: ${infoRead.kind === 'not-file' ? `is ${infoRead.what}` : `cannot be read (${infoRead.why})`}`);
   } else {
@@ -502,7 +682,7 @@ async function parseBag(root: string, p: Problems): Promise<Parsed> {
 
   // fetch.txt: reported, never followed
   const fetch: BagDeclaration['fetch'] = [];
-  const fetchRead = await readTagBytes(root, 'fetch.txt');
+  const fetchRead = await readTagBytes(root, 'fetch.txt', TAG_LIMITS['fetch.txt']);
   if (fetchRead.kind === 'ok') {
     splitLines(decodeTagFile('fetch.txt', fetchRead.bytes, encoding, codec, p)).forEach((line, i) => {
       if (!line.trim()) return;
@@ -531,6 +711,8 @@ async function parseBag(root: string, p: Problems): Promise<Parsed> {
       'fetch-txt-present',
       `fetch.txt: lists ${fetch.length} file(s) to download (${shown.join(', ')}${fetch.length > shown.length ? `, and ${fetch.length - shown.length} more` : ''}); Fonds never downloads them — fetch them yourself and check the bag again`,
     );
+  } else if (fetchRead.kind === 'too-large') {
+    p.error('fetch.txt', 'tag-file-too-large', `${tooLarge('fetch.txt', fetchRead)}; the files it lists are not known`);
   } else if (fetchRead.kind !== 'absent') {
     p.error('fetch.txt', 'fetch-txt-unreadable', `fetch.txt: ${fetchRead.kind === 'not-file' ? `is ${fetchRead.what}` : `cannot be read (${fetchRead.why})`}`);
   }
@@ -684,7 +866,7 @@ export async function validateBag(root: string, opts: ValidateBagOptions): Promi
   let payloadBytes = 0;
   for (const f of payload.values()) payloadBytes += f.size;
 
-  // fetch.txt: files still to download are holes, not missing files
+  // fetch.txt: files still to download are holes, reported once each (not also as missing from a manifest)
   const fetchList = parsed.declaration?.fetch ?? [];
   const fetched = new Set(fetchList.map((f) => keyOf(f.path)));
   const holes = fetchList.filter((f) => !payload.has(keyOf(f.path)));
@@ -705,7 +887,15 @@ export async function validateBag(root: string, opts: ValidateBagOptions): Promi
     }
   }
 
-  // 2. completeness: every listed file is there (or is a hole), every payload file is listed everywhere
+  // 2. completeness: every listed file is there, every payload file is listed everywhere. A bag with
+  // holes is not complete, so not valid (RFC 8493 §3); Fonds never downloads them itself.
+  for (const f of holes) {
+    p.error(
+      f.path,
+      'fetch-file-missing',
+      `${printable(f.path)}: is listed in fetch.txt (to be fetched from ${printable(f.url)}) but is not in the bag, so the bag is not complete; Fonds never downloads it — fetch it yourself and check the bag again`,
+    );
+  }
   for (const m of parsed.manifests) {
     for (const [key, e] of m.entries) {
       if (!payload.has(key) && !fetched.has(key)) {
@@ -793,7 +983,8 @@ export async function validateBag(root: string, opts: ValidateBagOptions): Promi
     }
   }
 
-  return { valid: p.errors.length === 0, errors: p.errors, warnings: p.warnings, declaration: parsed.declaration, payloadFiles: payload.size, payloadBytes };
+  const listed = [...new Set([...parsed.manifests, ...parsed.tagManifests].flatMap((m) => [...m.entries.values()].map((e) => e.path)))];
+  return { valid: p.errors.length === 0, errors: p.errors, warnings: p.warnings, declaration: parsed.declaration, payloadFiles: payload.size, payloadBytes, listed };
 }
 
 // ---------------------------------------------------------------------------------------------

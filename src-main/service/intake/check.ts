@@ -6,11 +6,11 @@ import type { Deps } from '../capability';
 import type { JobContext, JobHandler } from '../db/jobs';
 import { nowIso } from '../db/store';
 import { HashAlgorithms, type HashAlgorithm, type Hashes } from '../fixity/hash-pool';
-import { isInside, realpathInside, toPosix, unsafeRelativePath } from '../paths';
+import { isInside, toPosix, unsafeRelativePath } from '../paths';
 import { isBag, readBagDeclaration, validateBag, type BagAlgorithm } from './bagit';
 import { conflictKey, pathProblems } from './naming';
 import { getUploadRow, setUploadStatus, sourcesOf, type Source } from './uploads';
-import { walk } from './walk';
+import { walk, type WalkEntry } from './walk';
 
 export const CHECK_JOB = 'intake.check';
 
@@ -30,6 +30,8 @@ interface FindingRow {
   message: string;
 }
 
+/** The tag files RFC 8493 defines, at a bag's root: its declaration, bag-info, fetch list and manifests. */
+const BAG_TAG_FILE = /^(bagit\.txt|bag-info\.txt|package-info\.txt|fetch\.txt|(tag)?manifest-[^/]+\.txt)$/;
 /** A file named like an MD5 list (md5sum output) rather than a sidecar. */
 const MD5_LIST_NAMES = new Set(['md5sums', 'md5sums.txt', 'md5sum.txt', 'md5sum', 'checksums.md5', 'md5.txt']);
 /** A signature file larger than this is not read (hostile or mistaken input). */
@@ -132,6 +134,9 @@ async function walkSources(deps: Deps, id: string, sources: Source[], ctx: JobCo
     tx.db.prepare(`UPDATE uploads SET archive_check = 'PROGRESS', standard_check = 'PROGRESS', files = 0, size = 0 WHERE id = ?`).run(id);
     tx.event({ kind: 'upload', objectId: id, type: 'walk.started', payload: { sources: sources.map((s) => s.path) } });
   });
+  // a link is followed by whoever opens it later: it stays inside the delivery only if its target
+  // is one of the dropped items (or in one), not merely beside them in the folder they came from
+  const delivered = (await Promise.all(sources.map((s) => fs.promises.realpath(s.path).catch(() => undefined)))).filter((r): r is string => !!r);
   let files = 0;
   let bytes = 0;
   let batch: Array<() => void> = [];
@@ -145,13 +150,17 @@ async function walkSources(deps: Deps, id: string, sources: Source[], ctx: JobCo
   for (const [i, s] of sources.entries()) {
     for await (const e of walk(s.path, s.base, ctx.signal)) {
       if (e.kind === 'symlink') {
-        const inside = await realpathInside(s.base, e.abs).catch(() => false);
+        const target = await fs.promises.realpath(e.abs).catch(() => undefined);
+        const inside = !!target && delivered.some((d) => isInside(d, target));
         const message = inside
           ? `${e.rel}: symbolic link, not followed (its target is delivered separately or not at all)`
           : `${e.rel}: symbolic link pointing outside the delivery; it is not read`;
         batch.push(() => addFinding.run(id, 'archive', e.rel, inside ? 'symlink-not-followed' : 'symlink-leaves-delivery', inside ? 'warning' : 'error', message));
       } else if (e.kind === 'other') {
         batch.push(() => addFinding.run(id, 'archive', e.rel, 'special-file', 'warning', `${e.rel}: not a regular file or folder (device, socket or pipe); skipped`));
+      } else if (e.kind === 'unreadable') {
+        const f = unreadableFinding(e);
+        batch.push(() => addFinding.run(id, 'archive', e.rel, f.rule, 'error', f.message));
       } else {
         if (e.kind === 'file') {
           files++;
@@ -168,6 +177,26 @@ async function walkSources(deps: Deps, id: string, sources: Source[], ctx: JobCo
     tx.db.prepare('UPDATE uploads SET walked = 1, files = ?, size = ?, last_change = ? WHERE id = ?').run(files, bytes, nowIso(), id);
     tx.event({ kind: 'upload', objectId: id, type: 'walk.finished', payload: { files, bytes } });
   });
+}
+
+/** What the check says of a name the walk could not examine, or a folder it could not list. */
+function unreadableFinding(e: WalkEntry): { rule: string; message: string } {
+  const { code, message, listing } = e.error!;
+  const what = listing ? 'its content was not checked' : 'it was not checked';
+  switch (code) {
+    case 'ENAMETOOLONG':
+      return {
+        rule: 'path-too-long',
+        message: `${e.rel}: the path is too long for this system to open (${Buffer.byteLength(e.abs)} bytes with the folder it was delivered in); ${what}. Shorten the names, or move the delivery to a shorter folder, and check the upload again`,
+      };
+    case 'ENOENT':
+      return { rule: 'vanished', message: `${e.rel}: disappeared while the delivery was being read, so it is still changing; check the upload again once it is complete` };
+    case 'EACCES':
+    case 'EPERM':
+      return { rule: 'unreadable', message: `${e.rel}: permission denied; ${what}. Give Fonds read access and check the upload again` };
+    default:
+      return { rule: 'unreadable', message: `${e.rel}: cannot be read (${code}: ${message}); ${what}` };
+  }
 }
 
 function algorithmsFor(rel: string, source: number, bags: BagRoot[]): HashAlgorithm[] {
@@ -251,7 +280,7 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
         const r = rows[cursor++];
         const abs = path.join(sources[r.source].base, r.path);
         try {
-          const { hashes } = await pool.hash({
+          const { hashes, size } = await pool.hash({
             path: abs,
             algorithms: algorithmsFor(r.path, r.source, bags),
             sizeHint: r.size,
@@ -260,8 +289,18 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
               readBytes += n;
             },
           });
-          const { md5, sha256, ...extra } = hashes;
-          results.push(() => save.run(md5!, sha256!, Object.keys(extra).length ? JSON.stringify(extra) : null, r.rowid));
+          if (size !== r.size) {
+            // the hashes are of other bytes than the size listed: recording both would make a file
+            // that passes its check and then fails every copy as "changed since it was checked"
+            const message = `${r.path}: changed while the delivery was being checked (${r.size} bytes when it was listed, ${size} bytes when it was read); it is still being written or was replaced. Check the upload again once the delivery is complete`;
+            results.push(() => {
+              saveError.run(message, r.rowid);
+              addFinding.run(id, 'standard', r.path, 'changed-during-check', 'error', message);
+            });
+          } else {
+            const { md5, sha256, ...extra } = hashes;
+            results.push(() => save.run(md5!, sha256!, Object.keys(extra).length ? JSON.stringify(extra) : null, r.rowid));
+          }
         } catch (err) {
           if (ctx.signal.aborted) throw err;
           const message = err instanceof Error ? err.message : String(err);
@@ -392,10 +431,23 @@ async function standardCheck(deps: Deps, id: string, sources: Source[], bags: Ba
     const at = (f: string) => (b.prefix ? (f ? `${b.prefix}/${f}` : b.prefix) : f || '.');
     for (const e of report.errors) findings.push({ check: 'standard', path: at(e.file), rule: `bagit:${e.rule}`, severity: 'error', message: e.message });
     for (const w of report.warnings) findings.push({ check: 'standard', path: at(w.file), rule: `bagit:${w.rule}`, severity: 'warning', message: w.message });
+    // signed: what a manifest or tag manifest of the bag lists, and the bag's own tag files (its
+    // declaration and its manifests, which the BagIt check reads and checks itself); any other file
+    // of the bag — an extra one beside data/ or in a tag folder — came without a checksum
+    const listed = new Set(report.listed.map((f) => f.normalize('NFC')));
+    const page = db.prepare(
+      `SELECT rowid, path FROM upload_entries WHERE upload_id = ? AND source = ? AND kind = 'file' AND rowid > ? AND (? = '' OR path LIKE ? ESCAPE '\\') ORDER BY rowid LIMIT 2000`,
+    );
     store.transact((tx) => {
-      tx.db
-        .prepare(`UPDATE upload_entries SET signed = 1 WHERE upload_id = ? AND source = ? AND kind = 'file' AND (? = '' OR path = ? OR path LIKE ? ESCAPE '\\')`)
-        .run(id, b.source, b.prefix, b.prefix, escapeLike(b.prefix) + '/%');
+      for (let after = 0; ; ) {
+        const rows = page.all(id, b.source, after, b.prefix, escapeLike(b.prefix) + '/%') as Array<{ rowid: number; path: string }>;
+        if (!rows.length) break;
+        after = rows[rows.length - 1].rowid;
+        for (const r of rows) {
+          const inBag = b.prefix ? r.path.slice(b.prefix.length + 1) : r.path;
+          if (listed.has(inBag.normalize('NFC')) || BAG_TAG_FILE.test(inBag)) markSigned.run(r.rowid);
+        }
+      }
       tx.event({ kind: 'upload', objectId: id, type: 'bag.validated', payload: { path: b.prefix || '.', valid: report.valid, errors: report.errors.length, warnings: report.warnings.length } });
     });
   }
@@ -416,7 +468,7 @@ async function standardCheck(deps: Deps, id: string, sources: Source[], bags: Ba
       continue;
     }
     markSigned.run(c.rowid);
-    const text = await fs.promises.readFile(path.join(sources[c.source].base, c.path), 'utf8');
+    const text = signatureText(c.path, await fs.promises.readFile(path.join(sources[c.source].base, c.path)), findings);
     const dir = c.path.includes('/') ? c.path.slice(0, c.path.lastIndexOf('/') + 1) : '';
     const entries: Array<{ hash: string; target: string; line: number }> = [];
     if (isSidecar) {
@@ -493,6 +545,25 @@ async function standardCheck(deps: Deps, id: string, sources: Source[], bags: Ba
     insertFindings(deps, id, findings);
     finalizeCheck(deps, id, 'standard');
   });
+}
+
+/**
+ * The text of a sidecar or an MD5 list. md5sum writes UTF-8 without a byte-order mark, but files
+ * saved by Windows editors often start with one: a UTF-8 mark is dropped, a UTF-16 one (LE or BE)
+ * decodes the file as UTF-16; either way a warning says so, as the BagIt check does for tag files.
+ */
+function signatureText(rel: string, bytes: Buffer, findings: FindingRow[]): string {
+  const note = (what: string) => findings.push({ check: 'standard', path: rel, rule: 'bom-in-md5-file', severity: 'warning', message: `${rel}: ${what}` });
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    note('starts with a UTF-8 byte-order mark, which md5sum does not write; it is ignored, but the tool that wrote the file should be fixed');
+    return bytes.subarray(3).toString('utf8');
+  }
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    const le = bytes[0] === 0xff;
+    note(`is UTF-16 text (it starts with a UTF-16${le ? 'LE' : 'BE'} byte-order mark), not the UTF-8 md5sum writes; it was read as UTF-16`);
+    return new TextDecoder(le ? 'utf-16le' : 'utf-16be').decode(bytes.subarray(2));
+  }
+  return bytes.toString('utf8');
 }
 
 function escapeLike(s: string): string {

@@ -52,10 +52,28 @@ export function pathProblems(rel: string): NameProblem[] {
   return out;
 }
 
-/** The key under which case- and normalization-insensitive file systems store a path. */
+/**
+ * The key under which case- and normalization-insensitive file systems store a path: NFC, then a
+ * simple (one-to-one) case folding, code point by code point, as NTFS's upcase table and APFS do.
+ * Lower-casing the whole string is not that: it keeps 'ς' (final sigma) apart from 'σ' and 'ſ'
+ * (long s) apart from 's', which those file systems fold together. Each code point becomes its
+ * upper case when that is one code point, else stays itself: 'ß' is not 'SS' there, so
+ * 'straße' and 'strasse' are two names.
+ */
 export function conflictKey(rel: string): string {
-  return rel.normalize('NFC').toLocaleLowerCase('und');
+  let key = '';
+  for (const c of rel.normalize('NFC')) {
+    let folded = FOLDED.get(c);
+    if (folded === undefined) {
+      const upper = c.toUpperCase();
+      folded = [...upper].length === 1 ? upper : c;
+      FOLDED.set(c, folded);
+    }
+    key += folded;
+  }
+  return key;
 }
+const FOLDED = new Map<string, string>();
 
 function visible(s: string): string {
   return s.replace(/[\u0000-\u001f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
