@@ -132,16 +132,21 @@ describe('recipients and notify selection', () => {
 });
 
 describe('folder recipient', () => {
+  /** Notifies `urn` to a new folder recipient `label` and waits for the delivery to settle. */
+  async function toFolder(s: Service, urn: string, label: string) {
+    const dest = tempDir('fonds-dis-dest-');
+    cleanups.push(() => fs.rmSync(dest, { recursive: true, force: true }));
+    await s.call('recipients.save', recipient(label, { kind: 'folder', path: dest }));
+    const { created } = await s.call('disseminations.notify', { urns: [urn], recipients: [label] });
+    await s.idle();
+    return { dest, d: await s.call('disseminations.get', { id: created[0]._id }) };
+  }
+
   it('copies the files with fixity verified at the destination, plus feature.json and a manifest; without ackRequired ackDate = requestDate', async () => {
     const { service: s } = await fonds();
     const big = crypto.randomBytes(3 * 1024 * 1024 + 17);
     const p = await product(s, { 'data/big.bin': big, 'readme.txt': 'read me' });
-    const dest = tempDir('fonds-dis-dest-');
-    cleanups.push(() => fs.rmSync(dest, { recursive: true, force: true }));
-    await s.call('recipients.save', recipient('folder', { kind: 'folder', path: dest }));
-    const { created } = await s.call('disseminations.notify', { urns: [p.urn], recipients: ['folder'] });
-    await s.idle();
-    const d = await s.call('disseminations.get', { id: created[0]._id });
+    const { dest, d } = await toFolder(s, p.urn, 'folder');
     expect(d).toMatchObject({ status: 'DONE', ackVia: 'auto', ackDate: d.requestDate, files: 2, bytes: big.length + 7, fixity: 'verified' });
     const folder = path.join(dest, p.urn.replace(/[^A-Za-z0-9._-]/g, '_'));
     expect(sha256(fs.readFileSync(path.join(folder, 'data/big.bin')))).toBe(sha256(big));
@@ -195,12 +200,7 @@ describe('folder recipient', () => {
   it('refuses, before copying anything, a stored data holding its own feature.json or manifest-sha256.txt at the root', async () => {
     const { service: s } = await fonds();
     const p = await product(s, { 'feature.json': 'THE ARCHIVED FILE feature.json\n', 'Manifest-SHA256.txt': 'an archived manifest', 'scan.tif': 'tif bytes' }, 'CLASH');
-    const dest = tempDir('fonds-dis-dest-');
-    cleanups.push(() => fs.rmSync(dest, { recursive: true, force: true }));
-    await s.call('recipients.save', recipient('clash-folder', { kind: 'folder', path: dest }));
-    const { created } = await s.call('disseminations.notify', { urns: [p.urn], recipients: ['clash-folder'] });
-    await s.idle();
-    const d = await s.call('disseminations.get', { id: created[0]._id });
+    const { dest, d } = await toFolder(s, p.urn, 'clash-folder');
     // refused at once (renaming the data is the only way out: not retried), and no "verified" delivery
     expect(d).toMatchObject({ status: 'FAILED', attempts: 1, files: 0, bytes: 0 });
     expect(d.fixity).toBeUndefined();
