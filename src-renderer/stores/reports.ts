@@ -74,22 +74,30 @@ export const useReports = defineStore('reports', () => {
 
   const message = (err: unknown) => (err instanceof ApiError || err instanceof Error ? err.message : String(err));
 
+  /** tickets: an answer for filters older than the last asked is dropped (answers can cross) */
+  let asks = 0;
+  let pathAsks = 0;
+
   async function refresh(): Promise<void> {
+    const ticket = ++asks;
     busy.value = true;
     error.value = undefined;
     try {
-      preview.value = await call('reports.preview', { filters: filters(), limit: 50 });
+      const answer = await call('reports.preview', { filters: filters(), limit: 50 });
+      if (ticket === asks) preview.value = answer;
     } catch (err) {
-      error.value = message(err);
+      if (ticket === asks) error.value = message(err);
     } finally {
-      busy.value = false;
+      if (ticket === asks) busy.value = false;
     }
     if (!pathEdited.value) await suggestPath();
   }
 
   async function suggestPath(): Promise<void> {
+    const ticket = ++pathAsks;
     try {
-      path.value = (await call('reports.suggestPath', { filters: filters(), format: format.value })).path;
+      const suggested = (await call('reports.suggestPath', { filters: filters(), format: format.value })).path;
+      if (ticket === pathAsks) path.value = suggested;
     } catch {
       /* the filters are being typed: keep the last suggestion */
     }

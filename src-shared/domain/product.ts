@@ -184,7 +184,8 @@ export type PatchBody = z.infer<typeof patchBodySchema>;
 
 /** What an archivist composes: the patch request Fonds sends to a remote REGARDS. */
 export const patchInputSchema = z.object({
-  tenant: text(128),
+  // trimmed as a catalogue reads them: ' abc ' would be answered as 'abc' and never matched
+  tenant: text(128).trim().pipe(text(128)),
   urn: featureUrnSchema,
   properties: propertiesSchema.optional(),
   files: z.array(featureFileSchema).max(10_000).optional(),
@@ -202,7 +203,7 @@ export const patchInputSchema = z.object({
   /** default: the regardsRequestOwner setting */
   requestOwner: text(REGARDS.maxRequestOwnerLength).optional(),
   /** default: a new UUID; give the one `patches.compose` answered to send exactly what was shown */
-  requestId: text(REGARDS.maxRequestIdLength).optional(),
+  requestId: text(REGARDS.maxRequestIdLength).trim().pipe(text(REGARDS.maxRequestIdLength)).optional(),
 });
 export type PatchInput = z.input<typeof patchInputSchema>;
 export type ParsedPatchInput = z.output<typeof patchInputSchema>;

@@ -512,6 +512,25 @@ describe.runIf(available)('patch requests Fonds sends to a remote REGARDS', () =
     expect(about(answers, 'fonds-out-1').filter((a) => a.appId?.startsWith('fonds/'))).toEqual([]);
   });
 
+  it('refuses an edit in the outbox that a catalogue would deny, or that takes another request\'s id, and changes nothing', async () => {
+    const offline = await catalogue({ amqpUrl: '' }, false);
+    await offline.service.call('products.create', { urn });
+    await offline.service.call('patches.send', { ...input, requestId: 'edit-a' });
+    await offline.service.call('patches.send', { ...input, requestId: 'edit-b' });
+    const waiting = (await offline.service.call('outbox.list', { status: 'pending' })).items;
+    const a = waiting.find((w) => w.headers['regards.request.id'] === 'edit-a')!;
+    const edit = (change: { headers?: Record<string, unknown>; body?: string }) => offline.service.call('outbox.edit', { id: a.id, ...change });
+    await expect(edit({ body: 'not json' })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/would be refused: body/) });
+    await expect(edit({ headers: { ...a.headers, 'regards.request.id': 'x'.repeat(80) } })).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/regards\.request\.id/) });
+    await expect(edit({ headers: { ...a.headers, 'regards.request.id': 'edit-b' } })).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/'edit-b' is the id of another/) });
+    expect((await offline.service.call('outbox.list', { status: 'pending' })).items.find((w) => w.id === a.id)).toMatchObject({ headers: a.headers, body: a.body });
+    // a valid edit goes through, and its new id is taken from then on
+    const edited = await edit({ headers: { ...a.headers, 'regards.request.id': 'edit-c' } });
+    expect(edited.headers['regards.request.id']).toBe('edit-c');
+    await expect(offline.service.call('patches.send', { ...input, requestId: 'edit-c' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await offline.close();
+  });
+
   it('listens for answers only while its own requests await them: bound before sending, unbound after the final answer, again after a restart', async () => {
     const c = await catalogue();
     const queue = `${c.prefix}.feature-request-events`;

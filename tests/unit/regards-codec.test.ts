@@ -317,6 +317,14 @@ describe('request dates', () => {
     expect(leap.kind === 'valid' && leap.request.runAt?.toISOString()).toBe('2024-02-29T01:03:00.000Z');
   });
 
+  it('composes with the request id and tenant trimmed as a catalogue reads them', () => {
+    const ctx = { owner: 'fonds', vhost: 'v', maxBytes: 1 << 20, appId: 'fonds-test' };
+    const spaced = composePatch(patchInputSchema.parse({ tenant: ' project1 ', urn: SEED_URN, requestId: ' abc ', properties: { a: 1 } }), ctx);
+    expect(spaced.problems).toEqual([]);
+    expect(spaced.headers).toMatchObject({ 'regards.tenant': 'project1', 'regards.request.id': 'abc' });
+    expect(patchInputSchema.safeParse({ tenant: '   ', urn: SEED_URN }).success).toBe(false);
+  });
+
   it('refuses a date that does not exist in patches.compose input too', () => {
     const base = { urn: SEED_URN, tenant: 'project1', properties: { a: 1 } };
     expect(patchInputSchema.safeParse({ ...base, requestDate: '2019-02-31T01:03:00' }).success).toBe(false);

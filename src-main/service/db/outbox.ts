@@ -62,8 +62,8 @@ export interface OutboxRelayOptions {
   inFlight?: number;
 }
 
-/** A person's change to a message not yet sent: cancelled, or put back in the queue (retry, send now). */
-export type OutboxChange = 'cancelled' | 'retried';
+/** A person's change to a message not yet sent: cancelled, put back in the queue (retry, send now), or its headers or body edited. */
+export type OutboxChange = 'cancelled' | 'retried' | 'edited';
 
 /**
  * Told inside the transaction of a person's change, with the message as it is after it and its
@@ -237,14 +237,14 @@ export class OutboxRelay {
     return item;
   }
 
-  /** Replaces headers and/or body of a message not yet sent. */
+  /** Replaces headers and/or body of a message not yet sent; a hook may refuse the result (nothing is changed). */
   edit(id: number, change: { headers?: Record<string, unknown>; body?: string }): OutboxItem {
-    this.requireStatus(id, ['pending', 'failed', 'cancelled'], 'edit');
-    const current = this.get(id);
-    this.store.db
-      .prepare(`UPDATE outbox SET headers = ?, body = ? WHERE id = ?`)
-      .run(JSON.stringify(change.headers ?? current.headers), change.body ?? current.body, id);
-    return this.get(id);
+    return this.store.transact((tx) => {
+      const before = this.requireStatus(id, ['pending', 'failed', 'cancelled'], 'edit');
+      const current = this.get(id);
+      tx.db.prepare(`UPDATE outbox SET headers = ?, body = ? WHERE id = ?`).run(JSON.stringify(change.headers ?? current.headers), change.body ?? current.body, id);
+      return this.changed(tx, id, 'edited', before);
+    });
   }
 
   private requireStatus(id: number, allowed: OutboxItem['status'][], action: string): OutboxItem['status'] {

@@ -367,6 +367,7 @@ export function onOutboxChange(tx: Tx, item: OutboxItem, change: OutboxChange): 
     });
     return;
   }
+  if (change !== 'retried') return; // an edit changes nothing of the dissemination
   if (r.outbox_id !== item.id) {
     throw new FondsError(
       'CONFLICT',

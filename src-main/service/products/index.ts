@@ -22,6 +22,8 @@ export function createProducts(deps: Deps, amqp: Amqp): Capability {
   const db = store.db;
   const catalogue = createCatalogue(deps, amqp);
   const client = createClient(deps, amqp);
+  // a patch request edited in the outbox must still be one a catalogue accepts
+  deps.outbox.onChange(client.onOutboxChange);
   const answers = createAnswerBinding(db, amqp);
   let consumers: WindowConsumer[] = [];
 

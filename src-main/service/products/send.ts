@@ -11,9 +11,10 @@ import { FondsError } from '../../../src-shared/errors';
 import { AMQP_CHANNEL, type Amqp } from '../amqp';
 import type { Verdict } from '../amqp/consumer';
 import { bodySha256Of, recordDeadLetter } from '../amqp/dead-letters';
-import { composePatch, parseRequestEvent } from '../amqp/regards';
+import { composePatch, parsePatchRequest, parseRequestEvent } from '../amqp/regards';
 import type { Deps } from '../capability';
-import { nowIso } from '../db/store';
+import type { OutboxChange } from '../db/outbox';
+import { nowIso, type Tx } from '../db/store';
 import { isSentPatch } from './answers';
 import { getPatchRow, patchKey, rowToPatch, type PatchRow } from './store';
 
@@ -25,6 +26,22 @@ export function createClient(deps: Deps, amqp: Amqp) {
   const { store, config } = deps;
   const db = store.db;
   const selectSent = db.prepare(`SELECT * FROM patch_requests WHERE direction = 'sent' AND request_id = ?`);
+
+  /**
+   * Is `id` the request id of one of Fonds' patch requests (other than `except`)? As recorded, or
+   * as its message waiting in the outbox carries it (an edit may have changed it there).
+   */
+  function idTaken(tx: Tx, id: string, except?: { key: string; outboxId: number }): boolean {
+    const recorded = tx.db.prepare(`SELECT 1 FROM patch_requests WHERE direction = 'sent' AND (key = ? OR request_id = ?) AND key <> ?`).get(patchKey('sent', id), id, except?.key ?? '');
+    if (recorded) return true;
+    const waiting = tx.db
+      .prepare(
+        `SELECT 1 FROM outbox WHERE id <> ? AND object_kind = 'patch_request' AND object_id LIKE 'sent:%' AND status IN ('pending', 'sending', 'failed', 'cancelled')
+           AND json_extract(headers, '$."regards.request.id"') = ?`,
+      )
+      .get(except?.outboxId ?? -1, id);
+    return !!waiting;
+  }
 
   function compose(input: ParsedPatchInput): ComposedPatch {
     return composePatch(input, { owner: config.regardsRequestOwner, vhost: config.amqpVhost, maxBytes: config.amqpMaxMessageBytes, appId: amqp.appId });
@@ -40,7 +57,7 @@ export function createClient(deps: Deps, amqp: Amqp) {
     }
     const key = patchKey('sent', c.requestId);
     store.transact((tx) => {
-      if (getPatchRow(tx.db, key) || selectSent.get(c.requestId)) {
+      if (idTaken(tx, c.requestId)) {
         throw new FondsError('CONFLICT', `A patch request with id ${c.requestId} was already sent; a request id is used once.`, { requestId: c.requestId });
       }
       const outboxId = tx.outbox({
@@ -83,6 +100,31 @@ export function createClient(deps: Deps, amqp: Amqp) {
       });
     });
     return rowToPatch(getPatchRow(db, key)!);
+  }
+
+  /**
+   * A patch request edited while it waits in the outbox is read back as a catalogue would read it,
+   * as `send` does before queuing: an edit that a catalogue would deny (a body that is not the
+   * seed's shape, a request id over 36 characters...) or that reuses the request id of another of
+   * Fonds' requests (its answers would move the other one) is refused, and nothing is changed.
+   */
+  function onOutboxChange(tx: Tx, item: OutboxItem, change: OutboxChange): void {
+    if (change !== 'edited' || !isSentPatch(item)) return;
+    const h = item.headers;
+    const tenant = typeof h[REGARDS.headers.tenant] === 'string' ? (h[REGARDS.headers.tenant] as string).trim() : '';
+    const back = parsePatchRequest(
+      { content: Buffer.from(item.body, 'utf8'), properties: { headers: h, contentType: 'application/json', contentEncoding: 'UTF-8' } },
+      { tenants: tenant ? [tenant] : [], maxBytes: config.amqpMaxMessageBytes },
+    );
+    const problems = back.kind === 'denied' ? back.errors : back.kind === 'unreadable' ? [back.reason] : [];
+    if (problems.length) {
+      throw new FondsError('INVALID_INPUT', `The edited patch request would be refused: ${problems.join('; ')}; nothing was changed.`, {
+        issues: problems.map((p) => ({ field: p.split(':')[0], message: p })),
+      });
+    }
+    if (back.kind !== 'valid') return;
+    const id = back.request.requestId;
+    if (idTaken(tx, id, { key: item.objectId!, outboxId: item.id })) throw new FondsError('CONFLICT', `regards.request.id: '${id}' is the id of another of Fonds' patch requests; a request id is used once. Nothing was changed.`, { requestId: id });
   }
 
   /** The broker confirmed an outbox message: if it is a patch request, it is SENT (as it was, edits included). */
@@ -133,5 +175,5 @@ export function createClient(deps: Deps, amqp: Amqp) {
     store.transact((tx) => recordDeadLetter(tx, amqp.names.responses, msg, `processing failed twice: ${err.message}`, bodySha256Of(msg.content)));
   }
 
-  return { compose, send, onSent, responseWindow, poison };
+  return { compose, send, onSent, onOutboxChange, responseWindow, poison };
 }
