@@ -395,6 +395,22 @@ describe('deleting an upload', () => {
     expect(fs.existsSync(path.join(dataDir, 'staging', u._id))).toBe(false);
   });
 
+  it('refuses to create an execution from an upload while its files are being deleted', async () => {
+    const { service: s } = await service();
+    const u = await s.call('uploads.create', { name: 'many pushed' });
+    const { Readable } = await import('node:stream');
+    for (let i = 0; i < 200; i++) await s.stageFile(u._id, `f${i}.txt`, Readable.from([Buffer.from(`file ${i}`)]));
+    await s.call('uploads.close', { id: u._id });
+    await s.idle();
+    const deleting = s.call('uploads.delete', { id: u._id });
+    await new Promise((r) => setImmediate(r)); // the delete is removing the staged files
+    await expect(s.call('executions.create', { processing: 'archive-to-archive', inputs: { upload: [u._id] }, output: { stored_data: { name: 'racing' } } })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/is being deleted/),
+    });
+    expect((await deleting).status).toBe('DELETED');
+  });
+
   it('is refused after a FAILURE, and never removes files checked in place', async () => {
     const { service: s } = await service();
     const root = dir();

@@ -75,6 +75,35 @@ describe('extent validation', () => {
     expect(validateExtent(fit.extent).ok).toBe(true);
   });
 
+  it('stops at 21 crossings: a 5000-position star (12 million of them) is refused at once, in bounded memory', () => {
+    const n = 4999;
+    const star: Position[] = Array.from({ length: n }, (_, i) => {
+      const k = (i * 2499) % n;
+      return [2 + Math.cos((2 * Math.PI * k) / n), 46 + Math.sin((2 * Math.PI * k) / n)];
+    });
+    star.push(star[0]);
+    const r = validateExtent({ type: 'Polygon', coordinates: [star] });
+    const crossingProblems = r.problems.filter((p) => p.rule === 'self-intersection');
+    expect(crossingProblems).toHaveLength(21);
+    expect(crossingProblems[20].message).toMatch(/more than 20 times/);
+    // past the limit, only the count is reported: no geometry on what cannot be stored
+    const big = validateExtent({ type: 'Polygon', coordinates: [circle(25_000)] });
+    expect(big.problems.map((p) => p.rule)).toEqual(['too-many-positions']);
+  });
+
+  it('takes a repeated position, refuses rings with no area, holes outside their shell and absurd nesting', () => {
+    const sq = (x: number, y: number, s = 1): Position[] => [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]];
+    expect(validateExtent({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 0], [1, 1], [0, 0]]] }).problems).toEqual([]);
+    expect(validateExtent({ type: 'Polygon', coordinates: [[[0, 0], [1, 0], [2, 0], [0, 0]]] }).problems.map((p) => p.rule)).toContain('ring-too-short');
+    expect(validateExtent({ type: 'Polygon', coordinates: [[[0, 0], [1, 1], [0, 0], [0, 0]]] }).ok).toBe(false);
+    const outside = validateExtent({ type: 'Polygon', coordinates: [sq(0, 0), sq(5, 5)] });
+    expect(outside.problems.map((p) => p.message)).toEqual([expect.stringMatching(/hole 1 is not inside the outer ring/)]);
+    expect(validateExtent({ type: 'Polygon', coordinates: [sq(0, 0, 4), sq(1, 1)] }).ok).toBe(true);
+    let nested: unknown = { type: 'Polygon', coordinates: [sq(0, 0)] };
+    for (let i = 0; i < 30_000; i++) nested = { type: 'Feature', geometry: nested };
+    expect(validateExtent(nested).problems[0]).toMatchObject({ rule: 'not-geojson', message: expect.stringMatching(/more than 4 deep/) });
+  });
+
   it('refuses what is not a polygon', () => {
     expect(validateExtent({ type: 'Point', coordinates: [1, 2] }).problems[0].rule).toBe('unsupported-type');
     expect(validateExtent('nope').problems[0].rule).toBe('not-geojson');

@@ -105,6 +105,11 @@ export function barPushes(row: Pick<UploadRow, 'id' | 'name'>): () => void {
   return () => barred.delete(row.id);
 }
 
+/** Refuses using an upload (an execution created or launched from it) while it is being deleted. */
+export function refuseWhileDeleting(row: Pick<UploadRow, 'id' | 'name'>): void {
+  if (barred.has(row.id)) throw new FondsError('CONFLICT', `Upload '${row.name}' is being deleted; it cannot be processed.`, { upload: row.id });
+}
+
 export function sourcesOf(row: UploadRow): Source[] {
   return JSON.parse(row.sources) as Source[];
 }

@@ -6,7 +6,7 @@ import type { Execution, ExecutionFile, StoredFile } from '../../../src-shared/d
 import { FondsError } from '../../../src-shared/errors';
 import type { Capability, Deps } from '../capability';
 import { nowIso, timeline } from '../db/store';
-import { getUploadRow } from '../intake/uploads';
+import { getUploadRow, refuseWhileDeleting } from '../intake/uploads';
 import { storageFromConfig, type Storage } from '../storage';
 import { EXECUTE_JOB, createExecuteJob } from './execute';
 import {
@@ -72,6 +72,7 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
             }
           }
           if (u.status !== 'CLOSED') throw new FondsError('CONFLICT', `Upload '${u.name}' is ${u.status}; it must be CLOSED (checked) to be processed.`, { upload: uid, status: u.status });
+          refuseWhileDeleting(u);
           const unhashed = tx.db
             .prepare(`SELECT path FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND (md5 IS NULL OR sha256 IS NULL OR error IS NOT NULL) LIMIT 1`)
             .pluck()
@@ -91,6 +92,7 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         for (const uid of uploadIds) {
           const u = getUploadRow(tx.db, uid);
           if (u.status === 'DELETED') throw new FondsError('CONFLICT', `Upload '${u.name}' was deleted; its files cannot be copied again.`, { upload: uid });
+          refuseWhileDeleting(u);
         }
         // failed files, and those a cancel left pending
         const counts = tx.db
@@ -124,6 +126,7 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
           for (const uid of inputs.upload) {
             const u = getUploadRow(tx.db, uid);
             if (u.status === 'DELETED') throw new FondsError('CONFLICT', `Upload '${u.name}' was deleted.`);
+            refuseWhileDeleting(u);
           }
           const now = nowIso();
           let storedDataId: string;
