@@ -8,6 +8,7 @@
  * body: the service parses incoming requests with them and validates the ones Fonds composes.
  */
 import { z } from 'zod';
+import { daysInMonth } from './calendar';
 
 /** Names fixed by REGARDS: exchanges, virtual host, headers. */
 export const REGARDS = {
@@ -233,12 +234,6 @@ export function parseIsoDateTime(s: string): Date | undefined {
   const date = new Date(`${y}-${mo}-${d}T${h}:${mi}:${sec}${ms}${offset}`);
   if (Number.isNaN(date.getTime())) return undefined;
   return date;
-}
-
-/** Days of a month of the proleptic Gregorian calendar (ISO 8601's). */
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 export interface Product {

@@ -5,6 +5,7 @@
  */
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { z } from 'zod';
+import { daysInMonth } from '../../../src-shared/domain/calendar';
 import { isMessageType, MEDONA_NAMESPACE, SEDA2_NAMESPACE_PREFIX, type MessageState } from '../../../src-shared/domain/message';
 
 export interface ParsedMessage {
@@ -143,11 +144,6 @@ export function parseXsDateTime(raw: string): number | undefined {
   utc.setUTCFullYear(year, month - 1, day); // Date.UTC maps years 0-99 to 1900-1999
   utc.setUTCHours(hour, minute, second, ms);
   return utc.getTime() - offsetMin * 60_000;
-}
-
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 function normalizeDate(raw: string | undefined): { date?: string; note?: string } {
