@@ -45,13 +45,16 @@ export async function validateBagAt(deps: Pick<Deps, 'pool'>, bagPath: string, s
   };
 }
 
+/** A file pushed where the upload has a folder of that name. */
+const folderAlready = (rel: string) => new FondsError('CONFLICT', `${rel}: is a folder of this upload already; the file was not kept.`, { path: rel, errno: 'EISDIR' });
+
 /** A pushed file that could not be kept, said with its path in the upload (never the server's own paths). */
 function pushError(rel: string, err: unknown): FondsError {
   if (err instanceof FondsError) return err;
   const errno = (err as NodeJS.ErrnoException).code;
   const details = { path: rel, ...(errno ? { errno } : {}) };
   if (errno === 'EEXIST' || errno === 'ENOTDIR') return new FondsError('CONFLICT', `${rel}: a file already pushed into this upload has the name of one of its folders; it was not kept.`, details);
-  if (errno === 'EISDIR') return new FondsError('CONFLICT', `${rel}: is a folder of this upload already; the file was not kept.`, details);
+  if (errno === 'EISDIR') return folderAlready(rel);
   if (errno === 'ENOSPC') return new FondsError('IO_ERROR', `${rel}: the disk of the staging folder is full; the file was not kept.`, details);
   if (errno === 'ECONNRESET' || errno === 'ERR_STREAM_PREMATURE_CLOSE') return new FondsError('IO_ERROR', `${rel}: the client stopped sending before the end; the file was not kept.`, details);
   return new FondsError('IO_ERROR', `${rel}: could not be written (${errno ?? 'error'}); the file was not kept.`, details);
@@ -179,7 +182,7 @@ export function createIntake(deps: Deps): Capability & {
         fs.mkdirSync(path.dirname(target), { recursive: true });
         // a path pushed twice is a naming conflict for the archivist to settle, never a silent replacement
         const there = fs.lstatSync(target, { throwIfNoEntry: false });
-        if (there?.isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+        if (there?.isDirectory()) throw folderAlready(rel);
         if (there) throw new FondsError('CONFLICT', `${rel}: was already pushed into this upload; the second copy was not kept (push it under another name, or start a new upload).`, { path: rel });
         fs.renameSync(temp, target);
       } catch (err) {
