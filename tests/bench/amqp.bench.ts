@@ -15,8 +15,8 @@
  * (default 3) times, alternating; the best of each is kept; each round's queues are deleted after
  * it (left bound to the fanout exchanges they would slow the next rounds). FONDS_* settings
  * (FONDS_AMQP_PREFETCH…) apply to Fonds. Every answer is checked (one SUCCESS per request, nothing
- * else but GRANTED), and for Fonds every request was applied exactly once (one `patched` event per
- * request id, each product carrying the values of its own requests).
+ * else but GRANTED), and for Fonds every request was applied exactly once (one `received.SUCCESS`
+ * event with its changes per request id, each product carrying the values of its own requests).
  *
  * Each round also says where the machine's CPU went (Linux, from /proc), in µs a request: this
  * process's main thread (what is measured), the broker (beam.smp, when it runs here), the load
@@ -311,11 +311,14 @@ function check(who: string, o: Outcome, reqs: Request[], also?: string): void {
   if (also && (r.states.get(also) ?? 0) !== reqs.length) throw new Error(`${who}: ${r.states.get(also) ?? 0} ${also} answers for ${reqs.length} requests`);
 }
 
-/** Each request applied exactly once: one `patched` event per request id, its value in its product. */
+/** Each request applied exactly once: one outcome event saying what changed per request id, its value in its product. */
 function checkApplied(service: Service, reqs: Request[]): void {
   const db = service.internals.store.db;
   const perRequest = db
-    .prepare(`SELECT json_extract(payload, '$.requestId') AS id, count(*) AS n FROM events WHERE kind = 'product' AND type = 'patched' GROUP BY id`)
+    .prepare(
+      `SELECT json_extract(payload, '$.requestId') AS id, count(*) AS n FROM events
+       WHERE kind = 'patch_request' AND type = 'received.SUCCESS' AND json_type(payload, '$.changed') = 'array' GROUP BY id`,
+    )
     .all() as Array<{ id: string; n: number }>;
   const byId = new Map(perRequest.map((r) => [r.id, r.n]));
   const wrong = reqs.filter((r) => byId.get(r.requestId) !== 1);

@@ -3,7 +3,7 @@
  * (default 6) steps of FONDS_BENCH_REQUESTS (default 10,000) patch requests for 1,000 products,
  * handed to the catalogue's window handler (products/receive.ts `receiveWindow`) in windows of
  * half the prefetch, as the AMQP consumer hands them over: parse, merge, one transaction a window
- * (the request row, 3 events, 2 answers in the outbox, the product). Per step: µs a request (wall
+ * (the request row, its event, 2 answers in the outbox, the product). Per step: µs a request (wall
  * and main-thread CPU) and the bytes a request adds to the WAL, i.e. what the commits write (the
  * checkpointer is kept out of the step; the WAL is truncated before each).
  *

@@ -64,7 +64,7 @@ describe.runIf(e2eEnabled)('products screen in Chromium', () => {
     await raw!.publishRequest(metadataOnly.headers, metadataOnly.body);
     await page.getByTestId('tab-timeline').click();
     const timeline = page.getByTestId('product-timeline');
-    await expect.poll(async () => (await timeline.locator('.badge').allTextContents()).join(','), { timeout: 20_000 }).toBe('SUCCESS,GRANTED');
+    await expect.poll(async () => (await timeline.locator('.badge').allTextContents()).join(','), { timeout: 20_000 }).toBe('GRANTED,SUCCESS');
     await timeline.getByText('Product patched: file_characterization.invalidation_date, file_characterization.valid').waitFor();
     await page.screenshot({ path: path.join(artifactsDir, 'products-timeline.png') });
 

@@ -136,8 +136,14 @@ describe.runIf(available)('the seed examples, published verbatim by a raw client
     expect(p.properties).toEqual({ file_characterization: { invalidation_date: '2019-12-03T12:31:42.466Z', valid: false, format: 'XML' }, title: 'Seed product' });
     expect(p.files.map((f) => f.attributes.filename)).toEqual(['f0.xml']);
     const timeline = await c.service.call('products.timeline', { urn: SEED_URN });
-    expect(timeline.items.map((e) => e.type)).toEqual(['received.SUCCESS', 'patched', 'received.GRANTED', 'created']);
-    expect(timeline.items[1].payload.changed).toEqual(['file_characterization.invalidation_date', 'file_characterization.valid']);
+    // granted and applied in one transaction: one event records both states and what changed
+    expect(timeline.items.map((e) => e.type)).toEqual(['received.SUCCESS', 'created']);
+    expect(timeline.items[0].payload).toEqual({
+      requestId: ID,
+      urn: SEED_URN,
+      states: ['GRANTED', 'SUCCESS'],
+      changed: ['file_characterization.invalidation_date', 'file_characterization.valid'],
+    });
     const [patch] = (await c.service.call('patches.list', { urn: SEED_URN })).items;
     expect(patch).toMatchObject({ requestId: ID, direction: 'received', state: 'SUCCESS', tenant: 'project1', owner: 'owner', priority: 'NORMAL' });
   });
@@ -290,7 +296,8 @@ describe.runIf(available)('duplicates', () => {
     await waitFor(() => states(answers, 'r-dup'), (s) => s.length === 3);
     expect(states(answers, 'r-dup')).toEqual(['GRANTED', 'SUCCESS', 'SUCCESS']);
     const timeline = await c.service.call('products.timeline', { urn });
-    expect(timeline.items.filter((e) => e.type === 'patched')).toHaveLength(1);
+    expect(timeline.items.filter((e) => e.type === 'received.SUCCESS')).toHaveLength(1);
+    expect(timeline.items.find((e) => e.type === 'received.SUCCESS')!.payload).toMatchObject({ changed: ['n'], fileUpdateMode: 'REPLACE', filesBefore: 0, filesAfter: 1 });
     expect(timeline.items[0]).toMatchObject({ type: 'received.duplicate', payload: { sameContent: true, answered: 'SUCCESS' } });
     expect((await c.service.call('patches.list', { q: 'r-dup' })).total).toBe(1);
   });
@@ -312,8 +319,11 @@ describe.runIf(available)('delayed requests (regards.request.date in the future)
     const again = await catalogue({ dataDir: first.dataDir, prefix: first.prefix });
     expect((await answered(answers, 'r-delayed')).map((a) => a.body.state)).toEqual(['GRANTED', 'SUCCESS']);
     expect((await again.service.call('products.get', { urn })).properties).toEqual({ v: 'after' });
-    const granted = (await again.service.call('products.timeline', { urn })).items.find((e) => e.type === 'received.GRANTED')!;
-    expect(granted.payload.runAt).toBe(at.toISOString());
+    const timeline = (await again.service.call('products.timeline', { urn })).items;
+    expect(timeline.map((e) => e.type)).toEqual(['received.SUCCESS', 'received.GRANTED', 'created']);
+    expect(timeline[1].payload.runAt).toBe(at.toISOString());
+    // applied by its job, later: the outcome event has its own state only, and what changed
+    expect(timeline[0].payload).toEqual({ requestId: 'r-delayed', urn, changed: ['v'] });
   });
 });
 
@@ -433,7 +443,9 @@ describe.runIf(available)('nothing lost when the connection or the app goes away
     const p = await service.call('products.get', { urn });
     expect(Object.keys(p.properties)).toHaveLength(N);
     for (let i = 0; i < N; i++) expect(p.properties[`p${i}`]).toBe(i);
-    const patched = (await service.call('products.timeline', { urn, limit: 1000 })).items.filter((e) => e.type === 'patched' && String(e.payload.requestId).startsWith(tag));
+    const patched = (await service.call('products.timeline', { urn, limit: 1000 })).items.filter(
+      (e) => e.type === 'received.SUCCESS' && Array.isArray(e.payload.changed) && String(e.payload.requestId).startsWith(tag),
+    );
     expect(patched).toHaveLength(N);
     expect(new Set(patched.map((e) => e.payload.requestId)).size).toBe(N);
   }

@@ -1,9 +1,15 @@
 /**
  * Fonds as the catalogue: patch requests consumed from `<prefix>.feature-update-requests`, a
  * window at a time. For each request, in one transaction with the rest of its window: the
- * request row, its events, its answers in the outbox (DENIED, or GRANTED then SUCCESS / ERROR),
+ * request row, its event, its answers in the outbox (DENIED, or GRANTED then SUCCESS / ERROR),
  * and the patched product, or a durable job for a request dated in the future. Messages are
  * acknowledged only after that commit (see amqp/consumer.ts).
+ *
+ * One event per request and transaction: a request granted and applied at once records GRANTED
+ * and its outcome in a single `received.SUCCESS` (or `received.ERROR`) event whose `states` lists
+ * both and which says what changed in the product (`changed`, the files before and after), while
+ * the wire still carries one answer per state, as seed 001 requires. A delayed request has its
+ * `received.GRANTED` event when it arrives and its outcome event when its job runs.
  */
 import type { ConsumeMessage } from 'amqplib';
 import {
@@ -33,6 +39,17 @@ const MAX_PRODUCT_BYTES = 16 * 1024 * 1024;
 const RANK: Record<PriorityLevel, number> = { HIGH: 0, NORMAL: 1, LOW: 2 };
 /** job priority: higher runs first */
 export const JOB_PRIORITY: Record<PriorityLevel, number> = { HIGH: 2, NORMAL: 1, LOW: 0 };
+
+/** What a patch changed in its product, as its outcome event tells it. */
+interface Change {
+  changed: string[];
+  fileUpdateMode?: FileUpdateMode;
+  filesBefore?: number;
+  filesAfter?: number;
+}
+
+/** A granted patch's outcome: SUCCESS with what changed, or ERROR with the reasons (nothing changed). */
+type Outcome = { state: 'SUCCESS'; errors: []; change: Change } | { state: 'ERROR'; errors: string[]; change?: undefined };
 
 /** What a granted request changes. */
 interface Patch {
@@ -91,22 +108,32 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
 
   type Ref = Pick<PatchRow, 'key' | 'request_id' | 'tenant' | 'owner' | 'urn'>;
 
-  /** A state reached: its event and its answer (the row says so already). */
-  function announce(tx: Tx, row: Ref, state: RequestState, errors: string[]): void {
-    tx.event({ kind: 'patch_request', objectId: row.key, type: `received.${state}`, payload: { requestId: row.request_id, urn: row.urn, ...(errors.length ? { errors } : {}) } });
+  /**
+   * An outcome reached (the row says so already): its event and its answer. `granted`: GRANTED was
+   * reached in the same transaction (its answer went out just before): the event records both.
+   */
+  function announce(tx: Tx, row: Ref, outcome: Outcome, granted: boolean): void {
+    const { state, errors, change } = outcome;
+    tx.event({
+      kind: 'patch_request',
+      objectId: row.key,
+      type: `received.${state}`,
+      payload: { requestId: row.request_id, urn: row.urn, ...(granted ? { states: ['GRANTED', state] } : {}), ...change, ...(errors.length ? { errors } : {}) },
+    });
     answer(tx, row.key, { requestId: row.request_id, tenant: row.tenant, urn: row.urn ?? undefined, owner: row.owner, state, errors });
   }
 
-  function setState(tx: Tx, row: Ref, state: RequestState, errors: string[]): void {
-    updatePatch.run(state, JSON.stringify(errors), nowIso(), row.key);
-    announce(tx, row, state, errors);
+  /** A delayed request's outcome, when its job runs (or gives up). */
+  function setState(tx: Tx, row: Ref, outcome: Outcome): void {
+    updatePatch.run(outcome.state, JSON.stringify(outcome.errors), nowIso(), row.key);
+    announce(tx, row, outcome, false);
   }
 
   /**
-   * Applies a granted patch to its product (the product and its events): SUCCESS, or ERROR with
-   * the reason. The request's own state is the caller's to record.
+   * Applies a granted patch to its product: SUCCESS with what changed, or ERROR with the reason.
+   * The request's own state and event are the caller's to record.
    */
-  function apply(tx: Tx, p: Patch, current?: ProductState): { state: 'SUCCESS' | 'ERROR'; errors: string[] } {
+  function apply(tx: Tx, p: Patch, current?: ProductState): Outcome {
     const row = current ?? (selectProduct.get(p.urn) as ProductState | undefined);
     if (!row || row.tenant !== p.tenant) {
       return { state: 'ERROR', errors: [`feature.urn: product ${p.urn} no longer exists in tenant ${p.tenant}`] };
@@ -132,23 +159,11 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
       acknowledgedText = JSON.stringify(acknowledged);
     }
     updateProduct.run(propertiesText, filesText, acknowledgedText, nowIso(), p.urn);
-    tx.event({
-      kind: 'product',
-      objectId: p.urn,
-      type: 'patched',
-      payload: {
-        requestId: p.requestId,
-        direction: 'received',
-        owner: p.owner,
-        changed,
-        ...(filesCount ? { fileUpdateMode: p.fileUpdateMode, filesBefore: filesCount.before, filesAfter: filesCount.after } : {}),
-      },
-    });
     if (p.acknowledgedRecipient) {
       // consumed by the dissemination capability: the recipient acknowledged this product
       tx.event({ kind: 'product', objectId: p.urn, type: 'dissemination.acknowledged', payload: { urn: p.urn, recipientLabel: p.acknowledgedRecipient, requestId: p.requestId } });
     }
-    return { state: 'SUCCESS', errors: [] };
+    return { state: 'SUCCESS', errors: [], change: { changed, ...(filesCount ? { fileUpdateMode: p.fileUpdateMode, filesBefore: filesCount.before, filesAfter: filesCount.after } : {}) } };
   }
 
   const patchOf = (key: string, r: PatchRequestMessage): Patch => ({
@@ -252,22 +267,17 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
       answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'DENIED', errors: [refusal] });
       return 'ack';
     }
-    tx.event({
-      kind: 'patch_request',
-      objectId: key,
-      type: 'received.GRANTED',
-      payload: { requestId: r.requestId, urn: r.urn, owner: r.owner, priority: r.priority, ...(delayed ? { runAt: delayed.toISOString() } : {}) },
-    });
     answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
     if (delayed) {
       insert('GRANTED', []);
+      tx.event({ kind: 'patch_request', objectId: key, type: 'received.GRANTED', payload: { requestId: r.requestId, urn: r.urn, owner: r.owner, priority: r.priority, runAt: delayed.toISOString() } });
       tx.enqueue({ kind: PATCH_JOB, payload: { key }, objectKind: 'patch_request', objectId: key, priority: JOB_PRIORITY[r.priority], runAt: delayed, maxAttempts: 5 });
       return 'ack';
     }
-    // applied now: the row is written once, in its final state
+    // applied now: the row is written once, in its final state; one event for GRANTED and the outcome
     const outcome = apply(tx, patchOf(key, r), product);
     insert(outcome.state, outcome.errors);
-    announce(tx, { key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn }, outcome.state, outcome.errors);
+    announce(tx, { key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn }, outcome, true);
     return 'ack';
   }
 
@@ -317,13 +327,13 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
           fileUpdateMode: row.file_update_mode ?? 'APPEND',
           ...(row.acknowledged_recipient ? { acknowledgedRecipient: row.acknowledged_recipient } : {}),
         });
-        setState(tx, row, outcome.state, outcome.errors);
+        setState(tx, row, outcome);
       });
     },
     failed(ctx, error) {
       store.transact((tx) => {
         const row = selectPatch.get(ctx.payload.key) as PatchRow | undefined;
-        if (row?.state === 'GRANTED') setState(tx, row, 'ERROR', [`processing failed: ${error.message}`]);
+        if (row?.state === 'GRANTED') setState(tx, row, { state: 'ERROR', errors: [`processing failed: ${error.message}`] });
       });
     },
   };
