@@ -111,6 +111,127 @@ describe('extent validation', () => {
   });
 });
 
+/** A closed axis-aligned square, counter-clockwise, with its lower-left corner at (x, y). */
+const square = (x: number, y: number, s = 1): Position[] => [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]];
+
+describe('the polygons of a MultiPolygon must not overlap', () => {
+  const rules = (extent: unknown) => validateExtent(extent).problems.map((p) => `${p.rule} ${p.path}`);
+
+  it('refuses two polygons whose outlines cross, naming both and where', () => {
+    const r = validateExtent({ type: 'MultiPolygon', coordinates: [[square(0, 0, 2)], [square(5, 5)], [square(1, 1, 2)]] });
+    expect(r.ok).toBe(false);
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]).toMatchObject({ rule: 'polygons-overlap', path: 'coordinates[2]' });
+    expect(r.problems[0].message).toMatch(/^Polygons 1 and 3 overlap at /);
+    expect(r.problems[0].message).toMatch(/merge them into one polygon or move them apart/);
+    const [lon, lat] = r.problems[0].at!;
+    expect(lon >= 1 && lon <= 2 && lat >= 1 && lat <= 2).toBe(true);
+  });
+
+  it('refuses a polygon inside another, a duplicate, and an overlap whose outlines only meet at vertices', () => {
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0, 4)], [square(1, 1)]] })).toEqual(['polygons-overlap coordinates[1]']);
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(1, 1)], [square(0, 0, 4)]] })).toEqual(['polygons-overlap coordinates[1]']);
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0)], [square(0, 0)]] }).map((x) => x.split(' ')[0])).toEqual(['polygons-share-edge']);
+    // the triangle's outline goes through the square's corners (0,0) and (2,2) and crosses no edge of it
+    const diagonal = [[0, 0], [2, 2], [3, -1], [0, 0]];
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0, 2)], [diagonal]] })).toEqual(['polygons-overlap coordinates[1]']);
+    // an edge through two corners of the square, crossing none of its edges
+    const through = [[-1, -1], [3, 3], [3, -1], [-1, -1]];
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0, 2)], [through]] })).toEqual(['polygons-overlap coordinates[1]']);
+  });
+
+  it('accepts polygons that touch at points only: a shared corner, a corner on an edge, an island in a hole', () => {
+    expect(validateExtent({ type: 'MultiPolygon', coordinates: [[square(0, 0)], [square(1, 1)]] }).problems).toEqual([]);
+    expect(validateExtent({ type: 'MultiPolygon', coordinates: [[square(0, 0, 2)], [[[1, 2], [2, 3], [0, 3], [1, 2]]]] }).problems).toEqual([]);
+    const ringWithHole = [square(0, 0, 6), square(1, 1, 4).reverse()];
+    expect(validateExtent({ type: 'MultiPolygon', coordinates: [ringWithHole, [square(2, 2)]] }).problems).toEqual([]);
+    // the island touches the hole's border at its corner, (1, 1), and nowhere else
+    expect(validateExtent({ type: 'MultiPolygon', coordinates: [ringWithHole, [[[1, 1], [2, 1.5], [1.5, 2], [1, 1]]]] }).problems).toEqual([]);
+  });
+
+  it('does not see a crossing at a shared corner by a rounding error', () => {
+    // computed, these two edges ending at b meet at 0.9999999999999999 of each: inside both, a crossing
+    const [a, b, c]: Position[] = [[-1.981635, 49.614447], [3.092042, 48.220701], [6.340424, 41.062511]];
+    const away = (p: Position, q: Position): Position => [p[0] + (p[0] - q[0]) / 10, p[1] + (p[1] - q[1]) / 10];
+    const r = validateExtent({ type: 'MultiPolygon', coordinates: [[[a, b, away(a, c), a]], [[c, b, away(c, a), c]]] });
+    expect(r.problems).toEqual([]);
+  });
+
+  it('refuses polygons that touch along an edge (OGC: boundaries may meet at points only), saying from where to where', () => {
+    const r = validateExtent({ type: 'MultiPolygon', coordinates: [[square(0, 0)], [square(1, 0)]] });
+    expect(r.problems.map((p) => `${p.rule} ${p.path}`)).toEqual(['polygons-share-edge coordinates[1]']);
+    expect(r.problems[0].message).toMatch(/^Polygons 1 and 2 share a border from .* to .*: polygons of a MultiPolygon may touch at points only/);
+    // part of an edge, and an island that fills its hole exactly
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0, 2)], [square(2, 1)]] })).toEqual(['polygons-share-edge coordinates[1]']);
+    expect(rules({ type: 'MultiPolygon', coordinates: [[square(0, 0, 6), square(1, 1, 4).reverse()], [square(1, 1, 4)]] })).toEqual([
+      'polygons-share-edge coordinates[1]',
+    ]);
+  });
+
+  it('checks the polygons gathered from the features of a collection against each other', () => {
+    const fc = {
+      type: 'FeatureCollection',
+      features: [square(0, 0, 2), square(1, 1, 2)].map((ring) => ({ type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [ring] } })),
+    };
+    expect(rules(fc)).toEqual(['polygons-overlap coordinates[1]']);
+  });
+
+  it('stays bounded at the position cap: 1000 polygons whose boxes all overlap are checked, 21 overlaps at most are reported', () => {
+    // 1000 thin parallel strips across one square: every bounding box overlaps every other, no strip touches another
+    const strips = Array.from({ length: 1000 }, (_, k) => {
+      const x = 2 + k / 1000;
+      return [[[x, 46], [x + 0.0005, 46], [x + 1.0005, 47], [x + 1, 47], [x, 46]]];
+    });
+    const ok = validateExtent({ type: 'MultiPolygon', coordinates: strips });
+    expect(ok.positions).toBe(MAX_EXTENT_POSITIONS);
+    expect(ok.problems).toEqual([]);
+    // 1000 squares, each overlapping all the others: the search stops at the 21st pair
+    const stacked = Array.from({ length: 1000 }, (_, k) => [square(2 + k / 10_000, 46 + k / 10_000)]);
+    const r = validateExtent({ type: 'MultiPolygon', coordinates: stacked });
+    expect(r.positions).toBe(MAX_EXTENT_POSITIONS);
+    expect(r.problems).toHaveLength(21);
+    expect(r.problems.slice(0, 20).every((p) => p.rule === 'polygons-overlap')).toBe(true);
+    expect(r.problems[20].message).toMatch(/More than 20 pairs of polygons overlap/);
+    // past the cap, only the count is reported
+    expect(rules({ type: 'MultiPolygon', coordinates: [...stacked, [square(0, 0)]] })).toEqual(['too-many-positions coordinates']);
+  });
+});
+
+describe('a collection without polygons says which features are not polygons', () => {
+  const feature = (geometry: unknown) => ({ type: 'Feature', properties: {}, geometry });
+
+  it('names each feature, by number, with its type, instead of a generic error', () => {
+    const r = validateExtent({
+      type: 'FeatureCollection',
+      features: [feature({ type: 'Point', coordinates: [2, 46] }), feature({ type: 'LineString', coordinates: [[2, 46], [3, 47]] })],
+    });
+    expect(r.ok).toBe(false);
+    expect(r.problems.map((p) => `${p.rule} ${p.path}`)).toEqual(['unsupported-type features[0].geometry.type', 'unsupported-type features[1].geometry.type']);
+    expect(r.problems[0].message).toMatch(/^Feature 1 is a Point/);
+    expect(r.problems[1].message).toMatch(/^Feature 2 is a LineString/);
+    expect(r.problems[1].message).toMatch(/Polygon or MultiPolygon/);
+  });
+
+  it('names the odd one out in a collection of polygons, and features with no geometry', () => {
+    const r = validateExtent({
+      type: 'FeatureCollection',
+      features: [feature({ type: 'Polygon', coordinates: [square(0, 0)] }), feature({ type: 'MultiPoint', coordinates: [[2, 46]] }), feature(null)],
+    });
+    expect(r.problems.map((p) => `${p.rule} ${p.path}`)).toEqual(['unsupported-type features[1].geometry.type', 'not-geojson features[2].geometry']);
+    expect(r.problems[0].message).toMatch(/^Feature 2 is a MultiPoint/);
+    expect(r.problems[1].message).toMatch(/^Feature 3 has no geometry/);
+    expect(r.extent?.coordinates).toHaveLength(1);
+  });
+
+  it('lists 20 features at most, then counts the rest by type', () => {
+    const points = Array.from({ length: 25 }, (_, i) => feature(i < 22 ? { type: 'Point', coordinates: [2, 46] } : { type: 'LineString', coordinates: [[2, 46], [3, 47]] }));
+    const r = validateExtent({ type: 'FeatureCollection', features: points });
+    expect(r.problems).toHaveLength(21);
+    expect(r.problems[19].message).toMatch(/^Feature 20 is a Point/);
+    expect(r.problems[20].message).toBe('5 more features are not polygons either (2 Point, 3 LineString).');
+  });
+});
+
 describe('edition dates', () => {
   it('wants ISO dates with from before to', () => {
     expect(validateEdition({ from: '2022-09-30', to: '2021-09-01' })).toEqual({ to: 'The end (2021-09-01) is before the start (2022-09-30).' });
