@@ -6,7 +6,7 @@
  * Each capability has its own section below; keep commands named `<capability>.<verb>`.
  */
 import { z } from 'zod';
-import type { Execution, ExecutionFile, Processing, StoredData, StoredFile } from './domain/execution';
+import { storedDataReadOnlyFields, type Execution, type ExecutionFile, type Processing, type StoredData, type StoredFile } from './domain/execution';
 import type { Finding, Upload, UploadFile, Progress } from './domain/upload';
 import {
   DisseminationStatuses,
@@ -75,6 +75,8 @@ const isoDate = z
   .max(40)
   .refine((s) => /^\d{4}-\d{2}-\d{2}/.test(s) && !Number.isNaN(Date.parse(s)), 'not an ISO 8601 date');
 const outboxId = z.number().int().min(1);
+/** A field the service sets: named in a patch, it is refused (every one of them, each by name), never ignored. */
+const readOnly = z.never({ error: 'read-only (Fonds sets it)' }).optional();
 
 export interface Page<T> {
   items: T[];
@@ -235,11 +237,13 @@ export const commands = {
       description: z.string().max(10_000).optional(),
       tags: z.record(z.string().max(200), z.string().max(2000)).optional(),
       srs: z.string().max(100).optional(),
-      edition: z.object({ from: z.string().max(40).optional(), to: z.string().max(40).optional() }).optional(),
+      /** YYYY-MM-DD, checked by validateEdition; a date left out is kept, null removes it, `edition: null` removes both */
+      edition: z.object({ from: z.string().max(40).nullable().optional(), to: z.string().max(40).nullable().optional() }).nullable().optional(),
       /** GeoJSON Polygon or MultiPolygon (WGS84, ≤ 5000 positions), or null to remove it; checked by validateExtent */
       extent: z.unknown().optional(),
+      ...Object.fromEntries(storedDataReadOnlyFields.map((f) => [f, readOnly])) as Record<(typeof storedDataReadOnlyFields)[number], typeof readOnly>,
     }),
-    "Edit a stored data's metadata: name, description, tags, edition dates, GeoJSON extent (seed 002's PATCH).",
+    "Edit a stored data's metadata: name, description, tags, edition dates, GeoJSON extent (seed 002's PATCH); a read-only field is refused.",
   ),
   'uploads.delete': command<Upload>()(
     z.object({ id }),

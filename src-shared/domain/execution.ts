@@ -105,10 +105,36 @@ export interface StoredData {
   /** true once every file's fixity was verified after the copy */
   verified: boolean;
   creation: string;
-  last_event?: { title: string; date: string };
+  /** the last step of its life (created, generated), titled as Entrepot titles it; metadata edits are not steps */
+  last_event?: { title: StoredDataEventTitle; date: string };
   edition?: { from?: string; to?: string };
   extent?: import('geojson').MultiPolygon;
 }
+
+/**
+ * Entrepot's titles for the steps of a stored data's life. Seed 002 shows a GENERATED stored data,
+ * just patched, with `"last_event": { "title": "Génération", ... }`: the generation (an execution
+ * writing it, first or later) is the event, its end is not another one, and a PATCH is none.
+ */
+export const storedDataEventTitles = { created: 'Création', 'status.GENERATING': 'Génération' } as const;
+export type StoredDataEventTitle = (typeof storedDataEventTitles)[keyof typeof storedDataEventTitles];
+
+/** What `storedData.patch` may change; the seed's PATCH body sets `edition` and `extent`. */
+export const storedDataEditableFields = ['name', 'description', 'tags', 'srs', 'edition', 'extent'] as const satisfies readonly (keyof StoredData)[];
+
+/**
+ * What Fonds sets and a patch may not: the rest of a stored data, and the seed's `contact`. A patch
+ * naming one is refused rather than half applied, so that sending back a stored data read with GET
+ * does not look like it worked.
+ */
+export const storedDataReadOnlyFields = ['_id', 'type', 'status', 'storage', 'size', 'type_infos', 'verified', 'creation', 'last_event', 'contact'] as const satisfies readonly (
+  | keyof StoredData
+  | 'contact'
+)[];
+
+// every field of StoredData is either editable or read-only: a new field must be put in one list
+type Unlisted = Exclude<keyof StoredData, (typeof storedDataEditableFields)[number] | (typeof storedDataReadOnlyFields)[number]>;
+export const storedDataFieldsListed: [Unlisted] extends [never] ? true : { unlisted: Unlisted } = true;
 
 export interface StoredFile {
   path: string;

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
+import type { Execution } from '../../src-shared/api';
 import { startHttpServer } from '../../src-main/transport/http';
 import { repoRoot, startService, tempDirs, writeTree } from '../helpers/service';
 
@@ -445,6 +446,27 @@ describe('deleting an upload', () => {
 });
 
 describe('Entrepot-shaped API', () => {
+  it("starts a new stored data with the seed's empty tags: storage_tags choose the storage, they are not tags", async () => {
+    const { service: s } = await service();
+    const srv = await startHttpServer({ service: s, host: '127.0.0.1', port: 0, token: s.token, maxBodyBytes: 1 << 20 });
+    cleanups.push(() => srv.close());
+    const base = `${srv.url}/api/datastores/default`;
+    const h = { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' };
+    const up = await checkedUpload(s, { 'a.txt': 'a' });
+    // the seed's POST body, word for word
+    const body = { processing: 'archive-to-archive', inputs: { upload: [up] }, output: { stored_data: { name: 'Données départementales', storage_tags: ['ARCHIVE'] } } };
+    const ex = (await (await fetch(`${base}/processings/executions`, { method: 'POST', headers: h, body: JSON.stringify(body) })).json()) as Execution;
+    const sdId = ex.output.stored_data._id;
+    expect((await s.call('storedData.get', { id: sdId })).tags).toEqual({});
+    await fetch(`${base}/processings/executions/${ex._id}/launch`, { method: 'POST', headers: h });
+    await s.idle();
+    const sd = (await (await fetch(`${base}/stored_data/${sdId}`, { headers: h })).json()) as { status: string; tags: unknown };
+    expect(sd).toMatchObject({ status: 'GENERATED', tags: {} });
+    // what was asked of the storage is kept on the timeline
+    const created = (await s.call('storedData.timeline', { id: sdId })).items.find((e) => e.type === 'created')!;
+    expect(created.payload).toMatchObject({ storageTags: ['ARCHIVE'] });
+  });
+
   it('serves processings, executions, stored data and uploads with the seed paths and fields', async () => {
     const { service: s } = await service();
     const srv = await startHttpServer({ service: s, host: '127.0.0.1', port: 0, token: s.token, maxBodyBytes: 1 << 20 });

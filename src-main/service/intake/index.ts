@@ -45,6 +45,24 @@ export async function validateBagAt(deps: Pick<Deps, 'pool'>, bagPath: string, s
   };
 }
 
+/**
+ * Starts both checks of an upload (from scratch: walk, hashes, findings). `uploads.recheck` is
+ * processing's command (it is refused while an execution reads the upload) and calls this.
+ */
+export function startChecks(deps: Pick<Deps, 'store'>, id: string, trigger: 'ingest' | 'close' | 'recheck') {
+  return deps.store.transact((tx) => {
+    const row = getUploadRow(tx.db, id);
+    if (row.status === 'CHECKING') throw new FondsError('CONFLICT', `Upload '${row.name}' is already being checked.`);
+    refuseWhilePushing(row, trigger === 'close' ? 'close it' : 'check it');
+    tx.db
+      .prepare(`UPDATE uploads SET walked = 0, archive_check = 'WAITING', standard_check = 'WAITING', progress = NULL WHERE id = ?`)
+      .run(id);
+    setUploadStatus(tx, id, 'CHECKING', { trigger });
+    tx.enqueue({ kind: CHECK_JOB, payload: { uploadId: id }, objectKind: 'upload', objectId: id, maxAttempts: 3 });
+    return rowToUpload(getUploadRow(tx.db, id));
+  });
+}
+
 /** A file pushed where the upload has a folder of that name. */
 const folderAlready = (rel: string) => new FondsError('CONFLICT', `${rel}: is a folder of this upload already; the file was not kept.`, { path: rel, errno: 'EISDIR' });
 
@@ -73,19 +91,6 @@ export function createIntake(deps: Deps): Capability & {
    */
   const partsDir = path.join(config.dataDir, 'staging', '.parts');
   fs.rmSync(partsDir, { recursive: true, force: true });
-
-  const startChecks = (id: string, trigger: string) =>
-    store.transact((tx) => {
-      const row = getUploadRow(tx.db, id);
-      if (row.status === 'CHECKING') throw new FondsError('CONFLICT', `Upload '${row.name}' is already being checked.`);
-      refuseWhilePushing(row, trigger === 'close' ? 'close it' : 'check it');
-      tx.db
-        .prepare(`UPDATE uploads SET walked = 0, archive_check = 'WAITING', standard_check = 'WAITING', progress = NULL WHERE id = ?`)
-        .run(id);
-      setUploadStatus(tx, id, 'CHECKING', { trigger });
-      tx.enqueue({ kind: CHECK_JOB, payload: { uploadId: id }, objectKind: 'upload', objectId: id, maxAttempts: 3 });
-      return rowToUpload(getUploadRow(tx.db, id));
-    });
 
   const insertUpload = (id: string, name: string, description: string, sources: Source[], staged: boolean, srs?: string) =>
     store.transact((tx) => {
@@ -123,14 +128,13 @@ export function createIntake(deps: Deps): Capability & {
         }
         const label = name ?? (paths.length === 1 ? path.basename(paths[0]) : `${paths.length} items`);
         const id = insertUpload(randomUUID(), label, description, sources, false);
-        return startChecks(id, 'ingest');
+        return startChecks(deps, id, 'ingest');
       },
       'uploads.close': ({ id }) => {
         const row = getUploadRow(db, id);
         if (row.status !== 'OPEN') throw new FondsError('CONFLICT', `Upload '${row.name}' is ${row.status}; only an OPEN upload can be closed.`);
-        return startChecks(id, 'close');
+        return startChecks(deps, id, 'close');
       },
-      'uploads.recheck': ({ id }) => startChecks(id, 'recheck'),
       'uploads.cancel': ({ id }) => {
         const row = getUploadRow(db, id);
         if (row.status !== 'CHECKING') throw new FondsError('CONFLICT', `Upload '${row.name}' is ${row.status}; there is no check to cancel.`);

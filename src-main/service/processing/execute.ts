@@ -85,6 +85,8 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
       const e = getExecutionRow(db, id);
       if (e.status !== 'WAITING' && e.status !== 'PROGRESS') return;
       const storedDataId = e.stored_data_id;
+      /** this run, in the order of launches: what it stores is marked with it (a retry of an older execution checks it) */
+      const run = e.launch_seq;
       const mismatch = storageMismatch(getStoredDataRow(db, storedDataId), storage);
       if (mismatch) throw new PermanentJobError(mismatch);
       if (e.status === 'PROGRESS') {
@@ -120,10 +122,12 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
       const previous = db.prepare('SELECT md5, sha256 FROM stored_files WHERE stored_data_id = ? AND path = ?');
       const markFailed = db.prepare(`UPDATE execution_files SET status = 'failed', error = ? WHERE rowid = ?`);
       const markVerified = db.prepare(`UPDATE execution_files SET status = 'verified', error = NULL, replaced_md5 = ? WHERE rowid = ?`);
-      const unverifyStored = db.prepare('UPDATE stored_files SET verified_at = NULL WHERE stored_data_id = ? AND path = ?');
+      // an unproven copy that replaced a version is this run's write too
+      const unverifyStored = db.prepare('UPDATE stored_files SET verified_at = NULL, written_by = ?, written_seq = ? WHERE stored_data_id = ? AND path = ?');
       const upsertStored = db.prepare(
-        `INSERT INTO stored_files (stored_data_id, path, size, md5, sha256, verified_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (stored_data_id, path) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, verified_at = excluded.verified_at`,
+        `INSERT INTO stored_files (stored_data_id, path, size, md5, sha256, verified_at, written_by, written_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (stored_data_id, path) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256, verified_at = excluded.verified_at,
+           written_by = excluded.written_by, written_seq = excluded.written_seq`,
       );
       const flushMs = deps.config.storageCommitMs;
       const started = Date.now();
@@ -191,14 +195,14 @@ export function createExecuteJob(deps: Deps, storage: Storage): JobHandler<{ exe
         if ('error' in outcome) {
           markFailed.run(outcome.error, f.rowid);
           tx.event({ kind: 'execution', objectId: id, type: 'file.failed', payload: { path: f.path, error: outcome.error } });
-          if (outcome.stored && unverifyStored.run(storedDataId, f.path).changes) {
+          if (outcome.stored && unverifyStored.run(id, run, storedDataId, f.path).changes) {
             // the old version was replaced by a copy that did not prove equal: say the stored file is not verified
             tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'file.unverified', payload: { path: f.path, execution: id, reason: outcome.error } });
           }
           return;
         }
         const old = previous.get(storedDataId, f.path) as { md5: string; sha256: string } | undefined;
-        upsertStored.run(storedDataId, f.path, f.size, f.md5, f.sha256, nowIso());
+        upsertStored.run(storedDataId, f.path, f.size, f.md5, f.sha256, nowIso(), id, run);
         markVerified.run(old ? old.md5 : null, f.rowid);
         if (old) {
           // the seed's rule: a delivered file overwrites the stored one; the log keeps what it replaced

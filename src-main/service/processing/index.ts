@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { validateEdition, validateExtent } from '../../../src-shared/domain/extent';
 import type { Page } from '../../../src-shared/api';
-import type { Execution, ExecutionFile, StoredFile } from '../../../src-shared/domain/execution';
+import { storedDataEditableFields, type Execution, type ExecutionFile, type StoredFile } from '../../../src-shared/domain/execution';
 import { FondsError } from '../../../src-shared/errors';
 import type { Capability, Deps } from '../capability';
 import { nowIso, timeline } from '../db/store';
+import { startChecks } from '../intake';
 import { getUploadRow, refuseWhileDeleting } from '../intake/uploads';
 import { storageFromConfig, type Storage } from '../storage';
 import { EXECUTE_JOB, createExecuteJob } from './execute';
@@ -15,6 +16,7 @@ import {
   getExecutionRow,
   getStoredDataRow,
   processings,
+  refuseWhileRead,
   rowToExecution,
   rowToStoredData,
   setExecutionStatus,
@@ -50,6 +52,36 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         execution: busy.id,
       });
     }
+  };
+
+  /**
+   * A retry copies an older delivery again: refused when a run launched after this execution's
+   * last one stored a file it would copy (the seed's rule is that the later delivery wins; the
+   * retry would silently reverse it). Files stored by earlier runs are overwritten, as at a launch.
+   */
+  const refuseOverNewer = (tdb: typeof db, e: ExecutionRow) => {
+    const newer = tdb
+      .prepare(
+        `SELECT s.path, s.written_by FROM execution_files f JOIN stored_files s ON s.stored_data_id = @sd AND s.path = f.path
+         WHERE f.execution_id = @id AND f.status != 'verified' AND s.written_seq > @seq ORDER BY s.written_seq DESC, s.path`,
+      )
+      .all({ sd: e.stored_data_id, id: e.id, seq: e.launch_seq ?? 0 }) as Array<{ path: string; written_by: string }>;
+    if (!newer.length) return;
+    const sd = getStoredDataRow(tdb, e.stored_data_id);
+    const what = newer.length === 1 ? newer[0].path : `${newer[0].path} and ${newer.length - 1} other file(s) it would copy again`;
+    throw new FondsError(
+      'CONFLICT',
+      `Execution ${e.id} cannot be retried: execution ${newer[0].written_by}, launched after it, stored ${what} in stored data '${sd.name}'; ` +
+        'copying the older delivery again would overwrite the newer version. Leave this execution as it is to keep the newer version, ' +
+        'or create a new execution from the same upload(s) to store the older one over it.',
+      {
+        execution: e.id,
+        newerExecution: newer[0].written_by,
+        storedData: sd.id,
+        paths: newer.slice(0, 20).map((n) => n.path),
+        files: newer.length,
+      },
+    );
   };
 
   const launch = (id: string, retry: boolean) =>
@@ -92,8 +124,10 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         for (const uid of uploadIds) {
           const u = getUploadRow(tx.db, uid);
           if (u.status === 'DELETED') throw new FondsError('CONFLICT', `Upload '${u.name}' was deleted; its files cannot be copied again.`, { upload: uid });
+          if (u.status === 'CHECKING') throw new FondsError('CONFLICT', `Upload '${u.name}' is being checked; retry execution ${id} once the check has ended.`, { upload: uid, execution: id });
           refuseWhileDeleting(u);
         }
+        refuseOverNewer(tx.db, e);
         // failed files, and those a cancel left pending
         const counts = tx.db
           .prepare(`SELECT coalesce(sum(status = 'failed'), 0) AS failed, coalesce(sum(status = 'pending'), 0) AS pending FROM execution_files WHERE execution_id = ?`)
@@ -137,13 +171,19 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
             tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'update.planned', payload: { uploads: inputs.upload } });
           } else {
             storedDataId = randomUUID();
-            const tags = Object.fromEntries(output.stored_data.storage_tags.map((t) => [t, t]));
+            // storage_tags ask for a kind of storage (Fonds has the one configured): they are kept on the
+            // timeline, not made into tags, which start empty (seed 002: `"tags": {}` after storage_tags ["ARCHIVE"])
             tx.db
               .prepare(
-                `INSERT INTO stored_data (id, name, status, storage_type, storage_label, tags, creation, last_change) VALUES (?, ?, 'CREATED', ?, ?, ?, ?, ?)`,
+                `INSERT INTO stored_data (id, name, status, storage_type, storage_label, tags, creation, last_change) VALUES (?, ?, 'CREATED', ?, ?, '{}', ?, ?)`,
               )
-              .run(storedDataId, output.stored_data.name, storageType, storage.label, JSON.stringify(tags), now, now);
-            tx.event({ kind: 'stored_data', objectId: storedDataId, type: 'created', payload: { name: output.stored_data.name, storage: storage.label } });
+              .run(storedDataId, output.stored_data.name, storageType, storage.label, now, now);
+            tx.event({
+              kind: 'stored_data',
+              objectId: storedDataId,
+              type: 'created',
+              payload: { name: output.stored_data.name, storage: storage.label, storageTags: output.stored_data.storage_tags },
+            });
           }
           const id = randomUUID();
           tx.db
@@ -191,9 +231,9 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         const args = status ? [status] : [];
         const total = db.prepare(`SELECT count(*) FROM stored_data ${where}`).pluck().get(...args) as number;
         const rows = db.prepare(`SELECT * FROM stored_data ${where} ORDER BY creation DESC, rowid DESC LIMIT ? OFFSET ?`).all(...args, limit, offset) as StoredDataRow[];
-        return { items: rows.map(rowToStoredData), total, offset };
+        return { items: rows.map((r) => rowToStoredData(db, r)), total, offset };
       },
-      'storedData.get': ({ id }) => rowToStoredData(getStoredDataRow(db, id)),
+      'storedData.get': ({ id }) => rowToStoredData(db, getStoredDataRow(db, id)),
       'storedData.files': ({ id, offset, limit }) => {
         getStoredDataRow(db, id);
         const total = db.prepare('SELECT count(*) FROM stored_files WHERE stored_data_id = ?').pluck().get(id) as number;
@@ -210,6 +250,12 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
         getStoredDataRow(db, id);
         return timeline(db, 'stored_data', id, offset, limit);
       },
+      // intake's commands that depend on executions
+      'uploads.recheck': ({ id }) =>
+        store.transact((tx) => {
+          refuseWhileRead(tx.db, getUploadRow(tx.db, id));
+          return startChecks(deps, id, 'recheck');
+        }),
       'uploads.delete': ({ id }) => deleteUpload(deps, id),
       'storedData.patch': (input, ctx) => patchStoredData(deps, input, ctx),
     },
@@ -218,26 +264,37 @@ export function createProcessing(deps: Deps): Capability & { storage: Storage } 
 
 
 /**
- * Edits a stored data's metadata. The extent is checked (closed rings, ranges, self-intersections,
- * antimeridian, ≤ 5000 positions) and stored as a MultiPolygon; every change is an event with who,
- * before and after.
+ * Edits a stored data's metadata (read-only fields were refused by the command's schema). Edition
+ * dates: one left out is kept, null removes it; what results is checked. The extent is checked
+ * (closed rings, ranges, self-intersections, polygons overlapping, antimeridian, ≤ 5000 positions) and stored as a
+ * MultiPolygon, null removes it. Every change is an event with who, before and after.
  */
 export function patchStoredData(
   deps: Deps,
-  input: { id: string; name?: string; description?: string; tags?: Record<string, string>; srs?: string; edition?: { from?: string; to?: string }; extent?: unknown },
+  input: {
+    id: string;
+    name?: string;
+    description?: string;
+    tags?: Record<string, string>;
+    srs?: string;
+    edition?: { from?: string | null; to?: string | null } | null;
+    extent?: unknown;
+  },
   ctx: { transport: string; clientId?: string },
 ) {
   const { store } = deps;
   return store.transact((tx) => {
     const row = getStoredDataRow(tx.db, input.id);
-    const before = rowToStoredData(row);
+    const before = rowToStoredData(tx.db, row);
     const set: Record<string, unknown> = {};
     if (input.name !== undefined) set.name = input.name;
     if (input.description !== undefined) set.description = input.description;
     if (input.tags !== undefined) set.tags = JSON.stringify(input.tags);
     if (input.srs !== undefined) set.srs = input.srs;
     if (input.edition !== undefined) {
-      const edition = { from: input.edition.from ?? before.edition?.from, to: input.edition.to ?? before.edition?.to };
+      const asked = input.edition ?? { from: null, to: null };
+      const date = (k: 'from' | 'to') => (asked[k] === null ? undefined : (asked[k] ?? before.edition?.[k]));
+      const edition = { from: date('from'), to: date('to') };
       const problems = validateEdition(edition);
       const field = Object.keys(problems)[0] as 'from' | 'to' | undefined;
       if (field) throw new FondsError('INVALID_INPUT', `edition.${field}: ${problems[field]}`, { issues: Object.entries(problems).map(([f, m]) => ({ field: `edition.${f}`, message: m })) });
@@ -260,9 +317,8 @@ export function patchStoredData(
     const keys = Object.keys(set);
     if (!keys.length) return before;
     tx.db.prepare(`UPDATE stored_data SET ${keys.map((k) => `${k} = @${k}`).join(', ')}, last_change = @now WHERE id = @id`).run({ ...set, now: nowIso(), id: input.id });
-    const after = rowToStoredData(getStoredDataRow(tx.db, input.id));
-    const fields = ['name', 'description', 'tags', 'srs', 'edition', 'extent'] as const;
-    const changed = fields.filter((f) => JSON.stringify(before[f] ?? null) !== JSON.stringify(after[f] ?? null));
+    const after = rowToStoredData(tx.db, getStoredDataRow(tx.db, input.id));
+    const changed = storedDataEditableFields.filter((f) => JSON.stringify(before[f] ?? null) !== JSON.stringify(after[f] ?? null));
     if (changed.length) {
       tx.event({
         kind: 'stored_data',

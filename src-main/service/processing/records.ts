@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Statement } from 'better-sqlite3';
 import { checkNames } from '../../../src-shared/domain/upload';
 import type { Execution, ExecutionStatus, Processing, StoredData, StoredDataStatus } from '../../../src-shared/domain/execution';
-import { canExecutionBecome, canStoredDataBecome } from '../../../src-shared/domain/execution';
+import { canExecutionBecome, canStoredDataBecome, storedDataEventTitles } from '../../../src-shared/domain/execution';
 import { FondsError } from '../../../src-shared/errors';
 import type { Deps } from '../capability';
-import { nowIso, type Tx } from '../db/store';
-import { barPushes, getUploadRow, rowToUpload, setUploadStatus, sourcesOf } from '../intake/uploads';
+import { eventsOfObject, nowIso, type Tx } from '../db/store';
+import { barPushes, getUploadRow, rowToUpload, setUploadStatus, sourcesOf, type UploadRow } from '../intake/uploads';
 import type { Storage } from '../storage';
 
 /** The catalog: the seed's archive-to-archive processing ("Recopie d'une archive livrée"). */
@@ -57,6 +58,8 @@ export interface ExecutionRow {
   reason: string | null;
   creation: string;
   launch: string | null;
+  /** the order of its last launch among all launches (processing/002_write_order) */
+  launch_seq: number | null;
   start: string | null;
   finish: string | null;
 }
@@ -73,7 +76,23 @@ export function getExecutionRow(db: Deps['store']['db'], id: string): ExecutionR
   return row;
 }
 
-export function rowToStoredData(r: StoredDataRow): StoredData {
+const lifecycleTypes = Object.keys(storedDataEventTitles) as Array<keyof typeof storedDataEventTitles>;
+
+/** the statement of lastEventOf, prepared once a database (a page of stored data asks once a row) */
+const lastEventStatements = new WeakMap<Deps['store']['db'], Statement>();
+
+/** The last step of a stored data's life on its timeline (seed 002's `last_event`); its creation if the timeline has none. */
+function lastEventOf(db: Deps['store']['db'], r: StoredDataRow): NonNullable<StoredData['last_event']> {
+  let select = lastEventStatements.get(db);
+  if (!select) {
+    select = db.prepare(`SELECT type, time FROM events WHERE ${eventsOfObject(`'stored_data'`, '@id')} AND type IN (${lifecycleTypes.map((t) => `'${t}'`).join(', ')}) ORDER BY seq DESC LIMIT 1`);
+    lastEventStatements.set(db, select);
+  }
+  const e = select.get({ id: r.id }) as { type: keyof typeof storedDataEventTitles; time: string } | undefined;
+  return e ? { title: storedDataEventTitles[e.type], date: e.time } : { title: storedDataEventTitles.created, date: r.creation };
+}
+
+export function rowToStoredData(db: Deps['store']['db'], r: StoredDataRow): StoredData {
   return {
     _id: r.id,
     name: r.name,
@@ -87,7 +106,7 @@ export function rowToStoredData(r: StoredDataRow): StoredData {
     tags: JSON.parse(r.tags),
     verified: r.verified === 1,
     creation: r.creation,
-    last_event: { title: r.status, date: r.last_change },
+    last_event: lastEventOf(db, r),
     ...(r.edition_from || r.edition_to ? { edition: { ...(r.edition_from ? { from: r.edition_from } : {}), ...(r.edition_to ? { to: r.edition_to } : {}) } } : {}),
     ...(r.extent ? { extent: JSON.parse(r.extent) } : {}),
   };
@@ -119,7 +138,7 @@ export function setExecutionStatus(tx: Tx, id: string, to: ExecutionStatus, payl
     throw new FondsError('CONFLICT', `Execution ${id} is ${row.status} and cannot become ${to}.`, { status: row.status });
   }
   const now = nowIso();
-  const stamp = to === 'WAITING' ? ', launch = @now, finish = NULL' : to === 'PROGRESS' ? ', start = coalesce(start, @now)' : to === 'SUCCESS' || to === 'FAILURE' ? ', finish = @now' : '';
+  const stamp = to === 'WAITING' ? ', launch = @now, finish = NULL, launch_seq = (SELECT coalesce(max(launch_seq), 0) + 1 FROM executions)' : to === 'PROGRESS' ? ', start = coalesce(start, @now)' : to === 'SUCCESS' || to === 'FAILURE' ? ', finish = @now' : '';
   tx.db.prepare(`UPDATE executions SET status = @to, reason = @reason ${stamp} WHERE id = @id`).run({ to, reason: reason ?? null, now, id });
   tx.event({ kind: 'execution', objectId: id, type: `status.${to}`, payload: { from: row.status, to, ...(reason ? { reason } : {}), ...payload } });
 }
@@ -163,6 +182,24 @@ export function rowToExecution(db: Deps['store']['db'], r: ExecutionRow): Execut
     files: filesSummary(db, r.id),
     ...(r.reason ? { reason: r.reason } : {}),
   };
+}
+
+/**
+ * Refuses checking an upload again while an execution reads it (WAITING or PROGRESS): the check
+ * would redo the upload's file list and take it out of CLOSED under a copy planned from the first
+ * check. A CREATED execution reads nothing yet, and its launch wants the upload CLOSED and checked.
+ */
+export function refuseWhileRead(db: Deps['store']['db'], u: Pick<UploadRow, 'id' | 'name'>): void {
+  const reader = db
+    .prepare(`SELECT id, status FROM executions WHERE status IN ('WAITING','PROGRESS') AND EXISTS (SELECT 1 FROM json_each(executions.uploads) WHERE value = ?) ORDER BY creation LIMIT 1`)
+    .get(u.id) as { id: string; status: ExecutionStatus } | undefined;
+  if (reader) {
+    throw new FondsError('CONFLICT', `Upload '${u.name}' is being read by execution ${reader.id} (${reader.status}); check it again once that execution has ended, or cancel it first.`, {
+      upload: u.id,
+      execution: reader.id,
+      status: reader.status,
+    });
+  }
 }
 
 /**
