@@ -89,7 +89,8 @@ function lastEventOf(db: Deps['store']['db'], r: StoredDataRow): NonNullable<Sto
     lastEventStatements.set(db, select);
   }
   const e = select.get({ id: r.id }) as { type: keyof typeof storedDataEventTitles; time: string } | undefined;
-  return e ? { title: storedDataEventTitles[e.type], date: e.time } : { title: storedDataEventTitles.created, date: r.creation };
+  // the creation's date is the stored data's own (its event is written a moment later, in the same transaction)
+  return e && e.type !== 'created' ? { title: storedDataEventTitles[e.type], date: e.time } : { title: storedDataEventTitles.created, date: r.creation };
 }
 
 export function rowToStoredData(db: Deps['store']['db'], r: StoredDataRow): StoredData {
