@@ -24,9 +24,27 @@ export interface HashTask {
   sizeHint?: number;
 }
 
+/** What fstat said of a file: its size and its modification time, in nanoseconds since the epoch. */
+export interface FileState {
+  size: number;
+  mtimeNs: bigint;
+}
+
 export interface HashResult {
+  /** bytes read (and hashed) */
   size: number;
   hashes: Hashes;
+  /** fstat when the file was opened, before the first read */
+  opened: FileState;
+  /** fstat after the last read */
+  afterRead: FileState;
+  /**
+   * The size or the modification time differ between `opened` and `afterRead`: the file was
+   * written while it was read, so the hashes are of bytes that were moving. Equality of the values
+   * the file system records is the test, without any time window: on a file system with coarse
+   * times (FAT: 2 s, some network shares: 1 s) a write within the same tick goes unseen.
+   */
+  changedDuringRead: boolean;
   /** MD5 of the copy, read back, when `verifyCopy` was asked */
   copyMd5?: string;
   /** the copy's `verifyAlgorithm` hash (hex) and size, read back, when `verifyCopy` was asked */
@@ -38,6 +56,8 @@ export interface HashResult {
  * The worker is plain CommonJS evaluated from this string, so it runs the same under vitest,
  * tsx and the bundled app without a separate build entry. It reads each byte once with a reused
  * 1 MiB buffer, feeds every hash and, when asked, the copy; it never follows a final symlink.
+ * It fstats the open file before the first read and after the last one (times in ns, as bigint),
+ * so that a caller can tell bytes that moved under the read from bytes that held still.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -49,8 +69,9 @@ function run(t, replies) {
   let fd, out, size = 0, since = 0;
   try {
     fd = fs.openSync(t.path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0));
-    const st = fs.fstatSync(fd);
+    const st = fs.fstatSync(fd, { bigint: true });
     if (!st.isFile()) { const e = new Error('not a regular file'); e.code = 'ENOTFILE'; throw e; }
+    const opened = { size: Number(st.size), mtimeNs: st.mtimeNs };
     const hs = t.algorithms.map((a) => crypto.createHash(a));
     if (t.copyTo) out = fs.openSync(t.copyTo, 'wx', 0o644);
     for (;;) {
@@ -62,6 +83,8 @@ function run(t, replies) {
       size += n; since += n;
       if (since >= REPORT) { parentPort.postMessage([{ id: t.id, bytes: since }]); since = 0; }
     }
+    const end = fs.fstatSync(fd, { bigint: true });
+    const afterRead = { size: Number(end.size), mtimeNs: end.mtimeNs };
     if (out !== undefined && t.fsync) fs.fsyncSync(out);
     const hashes = {};
     t.algorithms.forEach((a, i) => { hashes[a] = hs[i].digest('hex'); });
@@ -79,7 +102,7 @@ function run(t, replies) {
         if (algorithm === 'md5') copyMd5 = copyHash;
       } finally { fs.closeSync(vfd); }
     }
-    replies.push({ id: t.id, bytes: since, done: true, size, hashes, copyMd5, copyHash, copySize });
+    replies.push({ id: t.id, bytes: since, done: true, size, hashes, opened, afterRead, copyMd5, copyHash, copySize });
   } catch (e) {
     replies.push({ id: t.id, bytes: since, error: { code: e.code || 'EIO', message: e.message } });
   } finally {
@@ -122,6 +145,8 @@ interface WorkerReply {
   done?: true;
   size?: number;
   hashes?: Hashes;
+  opened?: FileState;
+  afterRead?: FileState;
   copyMd5?: string;
   copyHash?: string;
   copySize?: number;
@@ -218,7 +243,12 @@ export class HashPool {
     if (m.error) {
       const err = new FondsError('IO_ERROR', ioMessage(p.task.path, m.error.code, m.error.message), { path: p.task.path, errno: m.error.code });
       p.reject(err);
-    } else p.resolve({ size: m.size!, hashes: m.hashes!, ...(m.copyMd5 ? { copyMd5: m.copyMd5 } : {}), ...(m.copyHash ? { copyHash: m.copyHash, copySize: m.copySize } : {}) });
+    } else {
+      const opened = m.opened!;
+      const afterRead = m.afterRead!;
+      const changedDuringRead = opened.size !== afterRead.size || opened.mtimeNs !== afterRead.mtimeNs;
+      p.resolve({ size: m.size!, hashes: m.hashes!, opened, afterRead, changedDuringRead, ...(m.copyMd5 ? { copyMd5: m.copyMd5 } : {}), ...(m.copyHash ? { copyHash: m.copyHash, copySize: m.copySize } : {}) });
+    }
   }
 
   private onWorkerDeath(slot: Slot, err: Error): void {

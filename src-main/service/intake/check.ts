@@ -5,7 +5,7 @@ import { FondsError } from '../../../src-shared/errors';
 import type { Deps } from '../capability';
 import type { JobContext, JobHandler } from '../db/jobs';
 import { nowIso } from '../db/store';
-import { HashAlgorithms, type HashAlgorithm, type Hashes } from '../fixity/hash-pool';
+import { HashAlgorithms, type FileState, type HashAlgorithm, type Hashes } from '../fixity/hash-pool';
 import { isInside, toPosix, unsafeRelativePath } from '../paths';
 import { isBag, readBagDeclaration, validateBag, type BagAlgorithm } from './bagit';
 import { conflictKey, pathProblems } from './naming';
@@ -123,7 +123,7 @@ async function findBags(sources: Source[]): Promise<BagRoot[]> {
 async function walkSources(deps: Deps, id: string, sources: Source[], ctx: JobContext<{ uploadId: string }>): Promise<void> {
   const { store } = deps;
   const insert = store.db.prepare(
-    'INSERT INTO upload_entries (upload_id, source, path, kind, conflict_key, size) VALUES (?, ?, ?, ?, ?, ?)',
+    'INSERT INTO upload_entries (upload_id, source, path, kind, conflict_key, size, mtime_ns) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
   const addFinding = store.db.prepare(
     'INSERT INTO upload_findings (upload_id, check_kind, path, rule, severity, message) VALUES (?, ?, ?, ?, ?, ?)',
@@ -166,7 +166,7 @@ async function walkSources(deps: Deps, id: string, sources: Source[], ctx: JobCo
           files++;
           bytes += e.size;
         }
-        batch.push(() => insert.run(id, i, e.rel, e.kind, conflictKey(e.rel), e.size));
+        batch.push(() => insert.run(id, i, e.rel, e.kind, conflictKey(e.rel), e.size, e.kind === 'file' ? e.mtimeNs : null));
       }
       if (batch.length >= BATCH) flush();
     }
@@ -217,7 +217,9 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
     .prepare(`SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND (md5 IS NOT NULL OR error IS NOT NULL)`)
     .get(id) as { files: number; bytes: number };
   const next = db.prepare(
-    `SELECT rowid, source, path, size FROM upload_entries WHERE upload_id = ? AND kind = 'file' AND md5 IS NULL AND error IS NULL AND rowid > ? ORDER BY rowid LIMIT 512`,
+    // the mtime as text: nanoseconds since the epoch do not fit a JavaScript number exactly
+    `SELECT rowid, source, path, size, CAST(mtime_ns AS TEXT) AS mtime_ns FROM upload_entries
+     WHERE upload_id = ? AND kind = 'file' AND md5 IS NULL AND error IS NULL AND rowid > ? ORDER BY rowid LIMIT 512`,
   );
   const save = db.prepare('UPDATE upload_entries SET md5 = ?, sha256 = ?, extra = ? WHERE rowid = ?');
   const saveError = db.prepare('UPDATE upload_entries SET error = ? WHERE rowid = ?');
@@ -262,7 +264,7 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
   const inFlightLimit = 256;
   for (;;) {
     ctx.signal.throwIfAborted();
-    const rows = next.all(id, after) as Array<{ rowid: number; source: number; path: string; size: number }>;
+    const rows = next.all(id, after) as Array<{ rowid: number; source: number; path: string; size: number; mtime_ns: string | null }>;
     if (!rows.length) break;
     after = rows[rows.length - 1].rowid;
     let results: Array<() => void> = [];
@@ -280,7 +282,7 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
         const r = rows[cursor++];
         const abs = path.join(sources[r.source].base, r.path);
         try {
-          const { hashes, size } = await pool.hash({
+          const { hashes, size, opened, afterRead, changedDuringRead } = await pool.hash({
             path: abs,
             algorithms: algorithmsFor(r.path, r.source, bags),
             sizeHint: r.size,
@@ -289,10 +291,23 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
               readBytes += n;
             },
           });
-          if (size !== r.size) {
-            // the hashes are of other bytes than the size listed: recording both would make a file
-            // that passes its check and then fails every copy as "changed since it was checked"
-            const message = `${r.path}: changed while the delivery was being checked (${r.size} bytes when it was listed, ${size} bytes when it was read); it is still being written or was replaced. Check the upload again once the delivery is complete`;
+          // The hashes are of other bytes than the file listed, or of bytes that moved while they
+          // were read: recording them would store a half-written file as verified. A copy still
+          // in progress often has its final size already (preallocated), so the size is not
+          // enough: the modification time must be the very value the walk recorded (no window).
+          const changed =
+            size !== r.size
+              ? `(${r.size} bytes when it was listed, ${size} bytes when it was read); it is still being written or was replaced`
+              : r.mtime_ns !== null && BigInt(r.mtime_ns) !== opened.mtimeNs
+                ? `(last modified ${isoOfNs(BigInt(r.mtime_ns))} when it was listed, ${isoOfNs(opened.mtimeNs)} when it was read); it is still being written or was replaced`
+                : undefined;
+          const moving = changedDuringRead
+            ? `(${describeChange(opened, afterRead)}); the checksums are of bytes that were being written`
+            : undefined;
+          if (changed || moving) {
+            const message = changed
+              ? `${r.path}: changed while the delivery was being checked ${changed}. Check the upload again once the delivery is complete`
+              : `${r.path}: changed while it was being read for the check ${moving}. Check the upload again once the delivery is complete`;
             results.push(() => {
               saveError.run(message, r.rowid);
               addFinding.run(id, 'standard', r.path, 'changed-during-check', 'error', message);
@@ -319,6 +334,26 @@ async function hashFiles(deps: Deps, id: string, sources: Source[], bags: BagRoo
     flush();
   }
   report(true);
+}
+
+/** What changed between the fstat at open and the one after the last read, for a message. */
+function describeChange(opened: FileState, afterRead: FileState): string {
+  const parts: string[] = [];
+  if (opened.mtimeNs !== afterRead.mtimeNs) parts.push(`last modified ${isoOfNs(opened.mtimeNs)} when it was opened, ${isoOfNs(afterRead.mtimeNs)} after it was read`);
+  if (opened.size !== afterRead.size) parts.push(`${opened.size} bytes when it was opened, ${afterRead.size} bytes after it was read`);
+  return parts.join('; ');
+}
+
+/** An ISO 8601 time with the file system's precision: milliseconds, and the nanoseconds when there are. */
+function isoOfNs(ns: bigint): string {
+  let ms = ns / 1_000_000n;
+  let rest = ns % 1_000_000n;
+  if (rest < 0n) {
+    ms -= 1n;
+    rest += 1_000_000n;
+  }
+  const iso = new Date(Number(ms)).toISOString();
+  return rest ? `${iso.slice(0, -1)}${String(rest).padStart(6, '0').replace(/0+$/, '')}Z` : iso;
 }
 
 function insertFindings(deps: Deps, id: string, findings: FindingRow[]): void {

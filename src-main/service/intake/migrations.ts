@@ -60,4 +60,10 @@ export const intakeMigrations: Migration[] = [
       CREATE INDEX upload_findings_upload ON upload_findings (upload_id, check_kind, severity);
     `,
   },
+  {
+    // the modification time the walk saw (ns since the epoch), compared for equality with the one
+    // the hash pool sees when it opens the file; NULL for files listed before this column existed
+    id: 'intake/002_entry_mtime',
+    sql: `ALTER TABLE upload_entries ADD COLUMN mtime_ns INTEGER;`,
+  },
 ];

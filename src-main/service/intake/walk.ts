@@ -9,7 +9,11 @@ export interface WalkEntry {
   /** 'unreadable': a name that could not be examined, or a folder that could not be listed (see `error`) */
   kind: 'file' | 'dir' | 'symlink' | 'other' | 'unreadable';
   size: number;
-  mtimeMs: number;
+  /**
+   * the modification time in nanoseconds, exactly as the file system keeps it: the hash pool's
+   * fstat at open is compared with it for equality (see check.ts), so it is never rounded to ms
+   */
+  mtimeNs: bigint;
   /** for 'unreadable': the errno code (ENAMETOOLONG, EACCES, ENOENT...) and the system's message */
   error?: { code: string; message: string; listing: boolean };
 }
@@ -25,20 +29,20 @@ export interface WalkEntry {
  * check stopping on a raw errno. Only the walk's root itself must be readable.
  */
 export async function* walk(root: string, base: string, signal?: AbortSignal): AsyncGenerator<WalkEntry> {
-  const st = await fs.promises.lstat(root);
-  const entry = (abs: string, s: fs.Stats): WalkEntry => ({
+  const st = await fs.promises.lstat(root, { bigint: true });
+  const entry = (abs: string, s: fs.BigIntStats): WalkEntry => ({
     rel: toPosix(path.relative(base, abs)),
     abs,
     kind: s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other',
-    size: s.isFile() ? s.size : 0,
-    mtimeMs: s.mtimeMs,
+    size: s.isFile() ? Number(s.size) : 0,
+    mtimeNs: s.mtimeNs,
   });
   const unreadable = (abs: string, err: unknown, listing: boolean): WalkEntry => ({
     rel: toPosix(path.relative(base, abs)),
     abs,
     kind: 'unreadable',
     size: 0,
-    mtimeMs: 0,
+    mtimeNs: 0n,
     error: { code: (err as NodeJS.ErrnoException).code ?? 'EIO', message: (err as Error).message, listing },
   });
   if (!st.isDirectory()) {
@@ -61,7 +65,7 @@ export async function* walk(root: string, base: string, signal?: AbortSignal): A
     let chunk: string[] = [];
     // lstat a chunk of names at once: sequential stats dominate a walk of many small files
     const flush = async function* () {
-      const stats = await Promise.allSettled(chunk.map((abs) => fs.promises.lstat(abs)));
+      const stats = await Promise.allSettled(chunk.map((abs) => fs.promises.lstat(abs, { bigint: true })));
       for (let i = 0; i < chunk.length; i++) {
         const s = stats[i];
         if (s.status === 'rejected') {
