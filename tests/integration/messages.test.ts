@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
 import { rescan } from '../../src-main/service/messages/indexer';
+import { prettyPrint } from '../../src-main/service/messages/parse';
+import { prettyPrinter } from '../../src-main/service/messages/parse-worker';
 import { startHttpServer } from '../../src-main/transport/http';
 import type { FondsEvent, Message } from '../../src-shared/api';
 import { FondsError } from '../../src-shared/errors';
@@ -250,6 +252,46 @@ describe('indexing the message directory', () => {
     expect(d.content.split('\n').slice(0, 3)).toEqual(['<?xml version="1.0"?>', '<ArchiveTransfer xmlns="org:afnor:medona:1.0">', '  <Date>2020-01-01T00:00:00Z</Date>']);
     expect(d.truncated).toBe(false);
     expect(d.attachments.map((a) => `${a.path}:${a.size}:${a.beside}`).sort()).toEqual(['V.zip:9:true', 'V/a.pdf:3:false', 'V/annexes/b.txt:2:false']);
+  });
+
+  it('shows a 1.5 MiB message pretty-printed by the worker, the same text as inline; a small one and a cut one are not sent to it', async () => {
+    const dir = messageDir();
+    const transferOf = (id: string, units: number) =>
+      `<?xml version="1.0"?>\n<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Date>2020-01-01T00:00:00Z</Date><MessageIdentifier>REF-${id}</MessageIdentifier><DataObjectPackage>` +
+      Array.from({ length: units }, (_, i) => `<BinaryDataObject id="o${i}"><!-- ${i} --><Uri>content/${i}.pdf</Uri><MessageDigest algorithm="SHA-256">${'cd'.repeat(32)}</MessageDigest><Description><![CDATA[a < b & ${i}]]></Description></BinaryDataObject>`).join('\n') +
+      `</DataObjectPackage><TransferringAgency><Identifier>SERVICE-A</Identifier></TransferringAgency><ArchivalAgency><Identifier>ARCHIVES</Identifier></ArchivalAgency></ArchiveTransfer>`;
+    const big = transferOf('BIG', 7600);
+    const huge = transferOf('HUGE', 12_000);
+    expect(big.length).toBeGreaterThan(1.5 * 1024 * 1024);
+    expect(big.length).toBeLessThan(2 * 1024 * 1024);
+    expect(huge.length).toBeGreaterThan(2 * 1024 * 1024);
+    for (const [id, xml] of [['BIG', big], ['HUGE', huge]]) {
+      fs.mkdirSync(path.join(dir, id));
+      fs.writeFileSync(path.join(dir, id, `${id}.xml`), xml);
+    }
+    writeMessage(dir, 'V');
+    const { s } = await service(dir);
+    await s.call('messages.rescan', {});
+
+    const before = prettyPrinter.answered;
+    const d = await s.call('messages.get', { id: 'BIG' });
+    expect(d.message).toMatchObject({ state: 'ok', reference: 'REF-BIG', sender: 'SERVICE-A', recipient: 'ARCHIVES' });
+    expect(d.truncated).toBe(false);
+    expect(d.content).toBe(prettyPrint(big, 'xml'));
+    expect(d.content.split('\n').slice(0, 5)).toEqual([
+      '<?xml version="1.0"?>',
+      '<ArchiveTransfer xmlns="org:afnor:medona:1.0">',
+      '  <Date>2020-01-01T00:00:00Z</Date>',
+      '  <MessageIdentifier>REF-BIG</MessageIdentifier>',
+      '  <DataObjectPackage>',
+    ]);
+    expect(prettyPrinter.answered).toBe(before + 1);
+
+    expect((await s.call('messages.get', { id: 'V' })).content).toContain('\n  <MessageIdentifier>REF-V</MessageIdentifier>');
+    const cut = await s.call('messages.get', { id: 'HUGE' });
+    expect(cut.truncated).toBe(true);
+    expect(cut.content).toBe(huge.slice(0, 2 * 1024 * 1024));
+    expect(prettyPrinter.answered).toBe(before + 1);
   });
 });
 

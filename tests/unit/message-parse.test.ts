@@ -1,8 +1,18 @@
 /** Reading Medona and SEDA 2.x messages: what the index keeps, and why a message could not be read. */
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { groupTopLevel, ownerOfTopLevelFile, unsafeMessageId } from '../../src-main/service/messages/directory';
 import { buildMedonaXml, parseMessage, parseXmlMessage, prettyPrint } from '../../src-main/service/messages/parse';
-import { parseXmlOffThread } from '../../src-main/service/messages/parse-worker';
+import {
+  OffThreadPrettyPrinter,
+  parseXmlOffThread,
+  PRETTY_OFF_THREAD_BYTES,
+  prettyPrinter,
+  prettyPrintMessage,
+  prettyPrintPlace,
+} from '../../src-main/service/messages/parse-worker';
+import { tempDirs } from '../helpers/util';
 
 const transfer = `<?xml version="1.0" encoding="UTF-8"?>
 <ArchiveTransfer xmlns="org:afnor:medona:1.0">
@@ -200,6 +210,92 @@ describe('large messages, parsed off the main thread', () => {
     // the parse itself takes seconds; the main thread is held only to read and scan the text
     expect(took).toBeGreaterThan(longest * 3);
     expect(longest).toBeLessThan(500);
+  });
+});
+
+describe('large messages, pretty-printed off the main thread', () => {
+  const dir = tempDirs(afterEach);
+
+  /** A Medona transfer of about `bytes`, with what pretty-printing must keep: comments, CDATA, entities, attributes, prefixes, empty elements. */
+  function medona(bytes: number): string {
+    const head = `<?xml version="1.0" encoding="UTF-8"?>\n<?maarch note="export"?>\n<ArchiveTransfer xmlns="org:afnor:medona:1.0" xmlns:xlink="http://www.w3.org/1999/xlink">
+<Comment>Versement &amp; annexes — été</Comment><Date>2024-05-02T10:00:00Z</Date><MessageIdentifier>BIG-PP</MessageIdentifier>
+<ArchivalAgency><Identifier>AA</Identifier></ArchivalAgency><TransferringAgency><Identifier>TA</Identifier></TransferringAgency><DataObjectPackage>`;
+    const tail = '</DataObjectPackage></ArchiveTransfer>\n';
+    const units: string[] = [];
+    let size = head.length + tail.length;
+    for (let i = 0; size < bytes; i++) {
+      const unit = `<BinaryDataObject id="o${i}"><Attachment filename="f${i}.pdf"/><MessageDigest algorithm="SHA-512">${'ab'.repeat(32)}</MessageDigest><Size>${i}</Size></BinaryDataObject>
+<!-- unit ${i} --><ArchiveUnit id="u${i}"><Content><Title xml:lang="fr">Dossier n° ${i} &lt;pièces&gt;</Title><Description><![CDATA[free <text> & ${i}]]></Description><xlink:ref xlink:href="#o${i}"></xlink:ref></Content></ArchiveUnit>\n`;
+      units.push(unit);
+      size += Buffer.byteLength(unit);
+    }
+    return head + units.join('') + tail;
+  }
+
+  it('gives the same text as pretty-printing inline, DOCTYPE refusal and broken XML included', async () => {
+    const big = medona(1.5 * 1024 * 1024);
+    const cases = [
+      big,
+      transfer,
+      '<a xmlns="org:afnor:medona:1.0"><b>1</b><c><d>2</d></c></a>',
+      '<a><b>',
+      '<a/><b/>',
+      '',
+      '\u0000\u0001binary',
+      `<?xml version="1.0"?>\n<!-- ${'x'.repeat(200 * 1024)} -->\n<!DOCTYPE ArchiveTransfer [<!ENTITY big "b">]>\n<ArchiveTransfer xmlns="org:afnor:medona:1.0"><Comment>&big;</Comment></ArchiveTransfer>`,
+    ];
+    for (const xml of cases) expect(await prettyPrinter.print(xml), xml.slice(0, 60)).toEqual({ text: prettyPrint(xml, 'xml') });
+    // the large one was indented, not merely returned as it is on both sides
+    const inline = prettyPrint(big, 'xml');
+    expect(inline).not.toBe(big);
+    expect(inline).toContain('\n    <BinaryDataObject id="o0">\n      <Attachment filename="f0.pdf"/>');
+    expect(inline).toContain('<![CDATA[free <text> & 7]]>');
+  });
+
+  it('uses the worker for XML from 128 KiB, the main thread below it and for JSON', async () => {
+    expect(prettyPrintPlace('xml', PRETTY_OFF_THREAD_BYTES)).toBe('worker');
+    expect(prettyPrintPlace('xml', PRETTY_OFF_THREAD_BYTES - 1)).toBe('inline');
+    expect(prettyPrintPlace('json', 2 * 1024 * 1024)).toBe('inline');
+
+    const large = medona(PRETTY_OFF_THREAD_BYTES + 1024);
+    const small = medona(PRETTY_OFF_THREAD_BYTES - 4096);
+    const before = prettyPrinter.answered;
+    expect(await prettyPrintMessage(large, 'xml')).toEqual({ text: prettyPrint(large, 'xml') });
+    expect(prettyPrinter.answered).toBe(before + 1);
+    expect(await prettyPrintMessage(small, 'xml')).toEqual({ text: prettyPrint(small, 'xml') });
+    const json = JSON.stringify({ items: Array.from({ length: 5000 }, (_, i) => ({ id: `o${i}`, uri: `content/${i}.pdf`, size: i })) });
+    expect(await prettyPrintMessage(json, 'json')).toEqual({ text: prettyPrint(json, 'json') });
+    // a DOCTYPE is refused before anything is sent
+    const declared = `<!DOCTYPE a SYSTEM "x.dtd"><a>${'<b>1</b>'.repeat(20_000)}</a>`;
+    expect(await prettyPrintMessage(declared, 'xml')).toEqual({ text: declared });
+    expect(prettyPrinter.answered).toBe(before + 1);
+  });
+
+  it('shows the text as written, saying why, when the worker cannot run', async () => {
+    const xml = medona(200 * 1024);
+    const printer = new OffThreadPrettyPrinter({ module: path.join(dir(), 'no-such-parser.js') });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const shown = await printer.print(xml);
+      expect(shown.text).toBe(xml);
+      expect(shown.unformatted).toMatch(/^the message is shown as written: the worker thread failed: Cannot find module .*no-such-parser\.js/);
+    }
+    expect(printer.answered).toBe(0);
+  });
+
+  it('gives up on a worker that does not answer, stops it, and starts another for the next message', async () => {
+    // a parser that never returns: the worker is stuck until it is stopped
+    const stuck = path.join(dir(), 'stuck-parser.js');
+    fs.writeFileSync(stuck, 'module.exports = { XMLParser: class {}, XMLBuilder: class {}, XMLValidator: { validate() { for (;;); } } };\n');
+    const printer = new OffThreadPrettyPrinter({ module: stuck, timeoutMs: 50 });
+    const xml = medona(200 * 1024);
+    const shown = await Promise.all([printer.print(xml), printer.print(transfer)]);
+    expect(shown).toEqual([
+      { text: xml, unformatted: 'the message is shown as written: the worker thread did not answer within 50 ms and was stopped' },
+      { text: transfer, unformatted: 'the message is shown as written: the worker thread did not answer within 50 ms and was stopped' },
+    ]);
+    expect(await printer.print(xml)).toEqual({ text: xml, unformatted: expect.stringContaining('did not answer within 50 ms') });
+    expect(printer.answered).toBe(0);
   });
 });
 

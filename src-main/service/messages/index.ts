@@ -29,7 +29,8 @@ import {
 import { parseDuration } from './duration';
 import { mapLimit, reindexOne, rescan, type MovedFile } from './indexer';
 import { DirectoryLock, LOCK_FILE } from './lock';
-import { buildMedonaXml, buildMessageJson, parseMessage, prettyPrint } from './parse';
+import { buildMedonaXml, buildMessageJson, parseMessage } from './parse';
+import { prettyPrintMessage } from './parse-worker';
 import { runPurge } from './purge';
 import { parsePurgeRules } from './purge-rules';
 import { getMessageRow, listMessages, messageFacets, rowToMessage, upsertMessageRow } from './store';
@@ -445,16 +446,20 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       const abs = resolveInside(root, mf.rel);
       // a link put in the file's place since it was listed is not opened
       const fh = await fs.promises.open(abs, READ_NOFOLLOW);
+      let shown = 0;
       try {
         const size = (await fh.stat()).size;
         const buf = Buffer.alloc(Math.min(size, MAX_SHOWN_BYTES));
+        shown = buf.length;
         await fh.read(buf, 0, buf.length, 0);
         truncated = size > MAX_SHOWN_BYTES;
-        const text = buf.toString('utf8').replace(/^\uFEFF/, '');
-        content = truncated ? text : prettyPrint(text, mf.format);
+        content = buf.toString('utf8').replace(/^\uFEFF/, '');
       } finally {
         await fh.close();
       }
+      // large XML is pretty-printed on a worker; if it fails or is late the text stays as written
+      // (as for XML that is not well-formed: MessageDetail has no field to say why yet)
+      if (!truncated) content = (await prettyPrintMessage(content, mf.format, shown)).text;
     }
     const skip = new Set([mf?.rel, sidecarOf({ id, isDir: row.is_dir === 1 })]);
     const attachments: MessageAttachment[] = (disk?.files ?? [])

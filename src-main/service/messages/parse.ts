@@ -338,7 +338,8 @@ export function parseMessage(content: string, format: 'xml' | 'json'): ParsedMes
   }
 }
 
-const prettyParser = new XMLParser({
+/** How XML is pretty-printed, here and on the worker thread (`parse-worker.ts`): plain data, cloned there. */
+export const PRETTY_PARSER_OPTIONS = {
   preserveOrder: true,
   ignoreAttributes: false,
   commentPropName: '#comment',
@@ -346,8 +347,8 @@ const prettyParser = new XMLParser({
   processEntities: false,
   parseTagValue: false,
   trimValues: true,
-});
-const prettyBuilder = new XMLBuilder({
+} as const;
+export const PRETTY_BUILDER_OPTIONS = {
   preserveOrder: true,
   ignoreAttributes: false,
   format: true,
@@ -356,9 +357,15 @@ const prettyBuilder = new XMLBuilder({
   cdataPropName: '#cdata',
   processEntities: false,
   suppressEmptyNode: true,
-});
+} as const;
+const prettyParser = new XMLParser(PRETTY_PARSER_OPTIONS);
+const prettyBuilder = new XMLBuilder(PRETTY_BUILDER_OPTIONS);
 
-/** Indented XML or JSON for reading; the text as it is when it cannot be parsed. */
+/**
+ * Indented XML or JSON for reading; the text as it is when it cannot be parsed. On the calling
+ * thread: about 15 ms for 128 KiB of XML, 200 ms for 2 MiB (`prettyPrintMessage` moves large XML
+ * to a worker; its worker repeats these steps, keep them alike).
+ */
 export function prettyPrint(content: string, format: 'xml' | 'json'): string {
   try {
     if (format === 'json') return JSON.stringify(JSON.parse(content), null, 2);
