@@ -8,20 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
-import { startService, tempDirs, waitFor, writeTree } from '../helpers/service';
+import { startService, tempDirs, testHarness, waitFor, writeTree } from '../helpers/service';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { cleanups, start: service } = testHarness(afterEach);
 const dir = tempDirs(afterEach);
 const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
-
-async function service(overrides = {}): Promise<{ service: Service; dataDir: string }> {
-  const s = await startService(overrides);
-  cleanups.push(s.dispose);
-  return s;
-}
 
 /** Ingests the files of `root` and returns the CLOSED upload's id. */
 async function ingest(s: Service, root: string): Promise<string> {

@@ -8,34 +8,12 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
 import type { HashTask } from '../../src-main/service/fixity/hash-pool';
-import type { Finding, Upload } from '../../src-shared/api';
-import { startService, tempDir, writeTree } from '../helpers/service';
+import { ingestChecked, testHarness } from '../helpers/service';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function service(): Promise<Service> {
-  const s = await startService({ hashWorkers: 1 });
-  cleanups.push(s.dispose);
-  return s.service;
-}
-function delivery(files: Record<string, string | Buffer>): string {
-  const root = tempDir('fonds-delivery-');
-  cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
-  writeTree(root, files);
-  return root;
-}
+const { cleanups, start, delivery } = testHarness(afterEach);
+const service = async (): Promise<Service> => (await start({ hashWorkers: 1 })).service;
+const ingest = ingestChecked;
 const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
-
-async function ingest(s: Service, paths: string[]): Promise<{ upload: Upload; findings: Finding[] }> {
-  const created = await s.call('uploads.ingestPaths', { paths });
-  await s.idle();
-  const upload = await s.call('uploads.get', { id: created._id });
-  const findings = (await s.call('uploads.findings', { id: created._id, limit: 1000 })).items;
-  return { upload, findings };
-}
 
 /** Runs `change` on the file once, just before the pool is asked to hash it (after the walk). */
 function beforeHashing(s: Service, name: string, change: (abs: string, task: HashTask) => HashTask | void): () => boolean {

@@ -5,34 +5,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
 import type { HashTask } from '../../src-main/service/fixity/hash-pool';
-import type { Finding, Upload } from '../../src-shared/api';
-import { fixturesDir, startService, tempDir, waitFor, writeTree } from '../helpers/service';
+import type { Finding } from '../../src-shared/api';
+import { fixturesDir, ingestChecked, tempDir, testHarness, waitFor } from '../helpers/service';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function service(overrides = {}): Promise<Service> {
-  const s = await startService(overrides);
-  cleanups.push(s.dispose);
-  return s.service;
-}
-function delivery(files: Record<string, string | Buffer>): string {
-  const root = tempDir('fonds-delivery-');
-  cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
-  writeTree(root, files);
-  return root;
-}
+const { cleanups, start, delivery } = testHarness(afterEach);
+const service = async (overrides = {}): Promise<Service> => (await start(overrides)).service;
+const ingest = ingestChecked;
 const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
-
-async function ingest(s: Service, paths: string[]): Promise<{ upload: Upload; findings: Finding[] }> {
-  const created = await s.call('uploads.ingestPaths', { paths });
-  await s.idle();
-  const upload = await s.call('uploads.get', { id: created._id });
-  const findings = (await s.call('uploads.findings', { id: created._id, limit: 1000 })).items;
-  return { upload, findings };
-}
 const rules = (findings: Finding[], check?: string) => findings.filter((f) => !check || f.check === check).map((f) => `${f.rule} ${f.path}`).sort();
 
 describe('taking in a folder', () => {

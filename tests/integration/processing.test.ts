@@ -7,20 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
 import type { Execution } from '../../src-shared/api';
 import { startHttpServer } from '../../src-main/transport/http';
-import { repoRoot, startService, tempDirs, writeTree } from '../helpers/service';
+import { repoRoot, startService, tempDirs, testHarness, writeTree } from '../helpers/service';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { cleanups, start: service } = testHarness(afterEach);
 const dir = tempDirs(afterEach);
 const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
-
-async function service(overrides = {}): Promise<{ service: Service; dataDir: string }> {
-  const s = await startService(overrides);
-  cleanups.push(s.dispose);
-  return s;
-}
 
 /** Ingests a tree and returns the CLOSED upload's id. */
 async function checkedUpload(s: Service, files: Record<string, string | Buffer>): Promise<string> {
