@@ -3,7 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HashPool } from '../../src-main/service/fixity/hash-pool';
+import { HashPool, type HashTask } from '../../src-main/service/fixity/hash-pool';
+import { poolCopyFile } from '../../src-main/service/intake';
+import { createBag } from '../../src-main/service/intake/bagit';
 import { tempDirs } from '../helpers/util';
 
 const dir = tempDirs(afterEach);
@@ -94,5 +96,42 @@ describe('the state of the file a hash is of', () => {
     const copy = await pool.hash({ path: path.join(root, 'two'), algorithms: ['md5'], copyTo: path.join(root, 'two.copy'), verifyCopy: true });
     expect(copy).toMatchObject({ size: 3, copySize: 3, changedDuringRead: false, opened: { size: 3 } });
     expect(fs.readFileSync(path.join(root, 'two.copy'), 'utf8')).toBe('two');
+  });
+});
+
+describe('a bag made from a folder still being written', () => {
+  it('is refused, naming the file, and the destination is left as it was', async () => {
+    const src = dir();
+    fs.writeFileSync(path.join(src, 'a.txt'), 'steady');
+    const big = path.join(src, 'scan.tif');
+    fs.writeFileSync(big, '');
+    fs.truncateSync(big, 512 << 20); // sparse: 512 MiB to read, no disk space
+    const dest = path.join(dir(), 'bag');
+    let touched = false;
+    // the real pool, with the copy tool writing into the file once its reading has started
+    const writing = {
+      hash: (task: HashTask) =>
+        pool.hash({
+          ...task,
+          onBytes: (n: number) => {
+            task.onBytes?.(n);
+            if (touched || task.path !== big) return;
+            touched = true;
+            const fd = fs.openSync(big, 'r+');
+            fs.writeSync(fd, Buffer.from('filled by the copy'), 0, 18, 0);
+            fs.closeSync(fd);
+            fs.utimesSync(big, LATER, LATER);
+          },
+        }),
+    } as unknown as HashPool;
+    await expect(createBag(src, dest, { copyFile: poolCopyFile({ pool: writing }) })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: `${big}: changed while it was being copied into the bag (it is still being written); bag the folder again once it is complete.`,
+    });
+    expect(touched).toBe(true);
+    expect(fs.existsSync(dest)).toBe(false);
+    // once the copy is done, the same folder bags
+    await createBag(src, dest, { copyFile: poolCopyFile({ pool }) });
+    expect(fs.readdirSync(dest).sort()).toEqual(['bag-info.txt', 'bagit.txt', 'data', 'manifest-md5.txt', 'manifest-sha512.txt', 'tagmanifest-md5.txt', 'tagmanifest-sha512.txt']);
   });
 });

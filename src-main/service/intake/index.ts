@@ -21,10 +21,22 @@ export function poolHashFile(deps: Pick<Deps, 'pool'>) {
     (await deps.pool.hash({ path: abs, algorithms: algorithms as HashAlgorithm[], signal })).hashes as Partial<Record<BagAlgorithm, string>>;
 }
 
-/** A copy-while-hashing for bag creation that runs in the worker pool (each byte read once). */
+/**
+ * A copy-while-hashing for bag creation that runs in the worker pool (each byte read once). A
+ * source written to while it was copied is refused: the bag would agree with itself (its manifest
+ * is of the bytes copied) and still hold a half-written file. createBag then leaves the
+ * destination as it found it.
+ */
 export function poolCopyFile(deps: Pick<Deps, 'pool'>) {
-  return async (source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal) =>
-    (await deps.pool.hash({ path: source, algorithms: algorithms as HashAlgorithm[], copyTo: target, signal })).hashes as Partial<Record<BagAlgorithm, string>>;
+  return async (source: string, target: string, algorithms: BagAlgorithm[], signal?: AbortSignal) => {
+    const r = await deps.pool.hash({ path: source, algorithms: algorithms as HashAlgorithm[], copyTo: target, signal });
+    if (r.changedDuringRead) {
+      throw new FondsError('CONFLICT', `${source}: changed while it was being copied into the bag (it is still being written); bag the folder again once it is complete.`, {
+        path: source,
+      });
+    }
+    return r.hashes as Partial<Record<BagAlgorithm, string>>;
+  };
 }
 
 /** Validates a bag with the worker pool; used by the command and the CLI. */
