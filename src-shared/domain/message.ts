@@ -134,6 +134,11 @@ export interface MessageDetail {
   content: string;
   /** true when the file was too large and only its start is shown */
   truncated: boolean;
+  /**
+   * set when the whole file is shown as written although it could have been indented (the thread
+   * that indents large XML failed or did not answer in time): why
+   */
+  unformatted?: string;
   attachments: MessageAttachment[];
 }
 

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Service } from '../../src-main/service';
 import { rescan } from '../../src-main/service/messages/indexer';
 import { prettyPrint } from '../../src-main/service/messages/parse';
@@ -287,11 +287,23 @@ describe('indexing the message directory', () => {
     ]);
     expect(prettyPrinter.answered).toBe(before + 1);
 
+    // the indenting thread failing or late: the whole text as written, and why
+    const why = 'the message is shown as written: the worker thread did not answer within 5000 ms and was stopped';
+    const print = vi.spyOn(prettyPrinter, 'print').mockResolvedValueOnce({ text: big, unformatted: why });
+    try {
+      const plain = await s.call('messages.get', { id: 'BIG' });
+      expect(plain).toMatchObject({ content: big, truncated: false, unformatted: why });
+      expect(print).toHaveBeenCalledTimes(1);
+    } finally {
+      print.mockRestore();
+    }
+    expect(await s.call('messages.get', { id: 'BIG' })).not.toHaveProperty('unformatted');
+
     expect((await s.call('messages.get', { id: 'V' })).content).toContain('\n  <MessageIdentifier>REF-V</MessageIdentifier>');
     const cut = await s.call('messages.get', { id: 'HUGE' });
     expect(cut.truncated).toBe(true);
     expect(cut.content).toBe(huge.slice(0, 2 * 1024 * 1024));
-    expect(prettyPrinter.answered).toBe(before + 1);
+    expect(prettyPrinter.answered).toBe(before + 2);
   });
 });
 

@@ -441,6 +441,7 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
     const disk = readMessageOnDisk(root, id, JSON.parse(row.beside) as string[]);
     let content = '';
     let truncated = false;
+    let unformatted: string | undefined;
     const mf = disk && messageFileOf(disk);
     if (mf) {
       const abs = resolveInside(root, mf.rel);
@@ -457,16 +458,16 @@ export function createMessages(deps: Deps): Capability & { readonly directory: s
       } finally {
         await fh.close();
       }
-      // large XML is pretty-printed on a worker; if it fails or is late the text stays as written
-      // (as for XML that is not well-formed: MessageDetail has no field to say why yet)
-      if (!truncated) content = (await prettyPrintMessage(content, mf.format, shown)).text;
+      // large XML is pretty-printed on a worker; if it fails or is late the text stays as written,
+      // and the detail says why (XML that is not well-formed is shown as written too, silently)
+      if (!truncated) ({ text: content, unformatted } = await prettyPrintMessage(content, mf.format, shown));
     }
     const skip = new Set([mf?.rel, sidecarOf({ id, isDir: row.is_dir === 1 })]);
     const attachments: MessageAttachment[] = (disk?.files ?? [])
       .filter((f) => !skip.has(f.rel))
       .slice(0, MAX_ATTACHMENTS_SHOWN)
       .map((f) => ({ path: f.rel, size: f.size, beside: !f.rel.includes('/') }));
-    return { message: rowToMessage(row), content, truncated, attachments };
+    return { message: rowToMessage(row), content, truncated, ...(unformatted ? { unformatted } : {}), attachments };
   }
 
   const requireOutbox = (id: number) => outbox.get(id);
