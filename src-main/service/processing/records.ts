@@ -76,21 +76,21 @@ export function getExecutionRow(db: Deps['store']['db'], id: string): ExecutionR
   return row;
 }
 
-const lifecycleTypes = Object.keys(storedDataEventTitles) as Array<keyof typeof storedDataEventTitles>;
-
 /** the statement of lastEventOf, prepared once a database (a page of stored data asks once a row) */
 const lastEventStatements = new WeakMap<Deps['store']['db'], Statement>();
 
-/** The last step of a stored data's life on its timeline (seed 002's `last_event`); its creation if the timeline has none. */
+/**
+ * The last step of a stored data's life (seed 002's `last_event`): its last generation, from the
+ * timeline, or else its creation, dated by the stored data itself.
+ */
 function lastEventOf(db: Deps['store']['db'], r: StoredDataRow): NonNullable<StoredData['last_event']> {
   let select = lastEventStatements.get(db);
   if (!select) {
-    select = db.prepare(`SELECT type, time FROM events WHERE ${eventsOfObject(`'stored_data'`, '@id')} AND type IN (${lifecycleTypes.map((t) => `'${t}'`).join(', ')}) ORDER BY seq DESC LIMIT 1`);
+    select = db.prepare(`SELECT time FROM events WHERE ${eventsOfObject(`'stored_data'`, '@id')} AND type = 'status.GENERATING' ORDER BY seq DESC LIMIT 1`).pluck();
     lastEventStatements.set(db, select);
   }
-  const e = select.get({ id: r.id }) as { type: keyof typeof storedDataEventTitles; time: string } | undefined;
-  // the creation's date is the stored data's own (its event is written a moment later, in the same transaction)
-  return e && e.type !== 'created' ? { title: storedDataEventTitles[e.type], date: e.time } : { title: storedDataEventTitles.created, date: r.creation };
+  const generated = select.get({ id: r.id }) as string | undefined;
+  return generated ? { title: storedDataEventTitles['status.GENERATING'], date: generated } : { title: storedDataEventTitles.created, date: r.creation };
 }
 
 export function rowToStoredData(db: Deps['store']['db'], r: StoredDataRow): StoredData {
