@@ -20,6 +20,30 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
   }
 }
 
+/** Times in whole seconds (utimes stores them exactly): when a file was listed, and a later one. */
+export const LISTED_AT = 1714979289; // 2024-05-06T07:08:09Z
+export const LATER_AT = 1893553445; // 2030-01-02T03:04:05Z
+
+/** A sparse file of `bytes` at `p`: no disk space, but every byte to read; modified at `mtime` (s) when given. */
+export function sparseFile(p: string, bytes: number, mtime?: number): string {
+  fs.writeFileSync(p, '');
+  fs.truncateSync(p, bytes);
+  if (mtime !== undefined) fs.utimesSync(p, mtime, mtime);
+  return p;
+}
+
+/** Writes `bytes` over the start of the file at `p`, its size unchanged (a copy tool filling a preallocated file), then sets its mtime (s). */
+export function fillInPlace(p: string, bytes: string | Buffer, mtime: number): void {
+  const b = Buffer.from(bytes);
+  const fd = fs.openSync(p, 'r+');
+  try {
+    fs.writeSync(fd, b, 0, b.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.utimesSync(p, mtime, mtime);
+}
+
 /**
  * Temporary folders removed after each test: `const dir = tempDirs(afterEach)` then `dir()`.
  */

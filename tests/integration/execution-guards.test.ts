@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
-import { startService, tempDirs, testHarness, waitFor, writeTree } from '../helpers/service';
+import { sparseFile, startService, tempDirs, testHarness, waitFor, writeTree } from '../helpers/service';
 
 const { cleanups, start: service } = testHarness(afterEach);
 const dir = tempDirs(afterEach);
@@ -146,9 +146,7 @@ describe('checking an upload again while an execution reads it', () => {
    * the test uses are checked before.
    */
   async function occupyJobs(s: Service) {
-    const big = path.join(dir(), 'big.bin');
-    fs.writeFileSync(big, '');
-    fs.truncateSync(big, 512 * 1024 * 1024);
+    const big = sparseFile(path.join(dir(), 'big.bin'), 512 * 1024 * 1024);
     const copying = await ingest(s, big);
     const busy = await create(s, copying, { name: 'Big' });
     await s.call('executions.launch', { id: busy._id });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Service } from '../../src-main/service';
 import type { HashTask } from '../../src-main/service/fixity/hash-pool';
-import { ingestChecked, testHarness } from '../helpers/service';
+import { fillInPlace, ingestChecked, LATER_AT as LATER, LISTED_AT as LISTED, sparseFile, testHarness } from '../helpers/service';
 
 const { cleanups, start, delivery } = testHarness(afterEach);
 const service = async (): Promise<Service> => (await start({ hashWorkers: 1 })).service;
@@ -32,9 +32,7 @@ function beforeHashing(s: Service, name: string, change: (abs: string, task: Has
 }
 
 // whole seconds: utimes stores them exactly, so the messages can be spelled out
-const LISTED = 1714979289; // 2024-05-06T07:08:09Z
 const SECOND_LATER = LISTED + 1; // less than FAT's 2 s: no window, equality is what counts
-const LATER = 1893553445; // 2030-01-02T03:04:05Z
 
 describe('a delivery that changes while it is checked', () => {
   it('fails a file rewritten with the same size between the walk and its hash (a copy filling a preallocated file)', async () => {
@@ -42,12 +40,7 @@ describe('a delivery that changes while it is checked', () => {
     const content = Buffer.from('the copied bytes, at last');
     const root = delivery({ 'scan.tif': Buffer.alloc(content.length), 'b.txt': 'steady' });
     fs.utimesSync(path.join(root, 'scan.tif'), LISTED, LISTED);
-    const changed = beforeHashing(s, 'scan.tif', (abs) => {
-      const fd = fs.openSync(abs, 'r+');
-      fs.writeSync(fd, content, 0, content.length, 0);
-      fs.closeSync(fd);
-      fs.utimesSync(abs, SECOND_LATER, SECOND_LATER);
-    });
+    const changed = beforeHashing(s, 'scan.tif', (abs) => fillInPlace(abs, content, SECOND_LATER));
     const { upload, findings } = await ingest(s, [root]);
     expect(changed()).toBe(true);
     expect(upload.status).toBe('CLOSED');
@@ -74,11 +67,7 @@ describe('a delivery that changes while it is checked', () => {
     const s = await service();
     const root = delivery({ 'a.txt': 'first' });
     // sparse: no disk space, but 512 MiB to read after the first progress report (8 MiB)
-    const big = path.join(root, 'big.bin');
-    const fd = fs.openSync(big, 'w');
-    fs.ftruncateSync(fd, 512 << 20);
-    fs.closeSync(fd);
-    fs.utimesSync(big, LISTED, LISTED);
+    const big = sparseFile(path.join(root, 'big.bin'), 512 << 20, LISTED);
     let touched = false;
     const changed = beforeHashing(s, 'big.bin', (_abs, t) => ({
       ...t,
@@ -87,10 +76,7 @@ describe('a delivery that changes while it is checked', () => {
         if (touched) return;
         touched = true;
         // the copy tool writes into the preallocated file while Fonds reads it
-        const w = fs.openSync(big, 'r+');
-        fs.writeSync(w, Buffer.from('written meanwhile'), 0, 17, 0);
-        fs.closeSync(w);
-        fs.utimesSync(big, LATER, LATER);
+        fillInPlace(big, 'written meanwhile', LATER);
       },
     }));
     const { upload, findings } = await ingest(s, [root]);

@@ -6,14 +6,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HashPool, type HashTask } from '../../src-main/service/fixity/hash-pool';
 import { poolCopyFile } from '../../src-main/service/intake';
 import { createBag } from '../../src-main/service/intake/bagit';
-import { tempDirs } from '../helpers/util';
+import { fillInPlace, LATER_AT as LATER, LISTED_AT as LISTED, sparseFile, tempDirs } from '../helpers/util';
 
 const dir = tempDirs(afterEach);
 const pool = new HashPool(1);
 afterAll(() => pool.close());
-
-const LISTED = 1714979289; // 2024-05-06T07:08:09Z, whole seconds: utimes stores them exactly
-const LATER = 1893553445; // 2030-01-02T03:04:05Z
 
 /**
  * A sparse file: no disk space, but 512 MiB to read and hash after the first progress report
@@ -21,12 +18,7 @@ const LATER = 1893553445; // 2030-01-02T03:04:05Z
  * microseconds once the report has arrived.
  */
 function bigSparseFile(): string {
-  const p = path.join(dir(), 'big.bin');
-  const fd = fs.openSync(p, 'w');
-  fs.ftruncateSync(fd, 512 << 20);
-  fs.closeSync(fd);
-  fs.utimesSync(p, LISTED, LISTED);
-  return p;
+  return sparseFile(path.join(dir(), 'big.bin'), 512 << 20, LISTED);
 }
 
 describe('the state of the file a hash is of', () => {
@@ -51,10 +43,7 @@ describe('the state of the file a hash is of', () => {
         if (touched) return;
         touched = true;
         // a copy tool filling the preallocated file: same length, new bytes, a new mtime
-        const fd = fs.openSync(p, 'r+');
-        fs.writeSync(fd, Buffer.from('filled by the copy'), 0, 18, 0);
-        fs.closeSync(fd);
-        fs.utimesSync(p, LATER, LATER);
+        fillInPlace(p, 'filled by the copy', LATER);
       },
     });
     expect(touched).toBe(true);
@@ -103,9 +92,7 @@ describe('a bag made from a folder still being written', () => {
   it('is refused, naming the file, and the destination is left as it was', async () => {
     const src = dir();
     fs.writeFileSync(path.join(src, 'a.txt'), 'steady');
-    const big = path.join(src, 'scan.tif');
-    fs.writeFileSync(big, '');
-    fs.truncateSync(big, 512 << 20); // sparse: 512 MiB to read, no disk space
+    const big = sparseFile(path.join(src, 'scan.tif'), 512 << 20);
     const dest = path.join(dir(), 'bag');
     let touched = false;
     // the real pool, with the copy tool writing into the file once its reading has started
@@ -117,10 +104,7 @@ describe('a bag made from a folder still being written', () => {
             task.onBytes?.(n);
             if (touched || task.path !== big) return;
             touched = true;
-            const fd = fs.openSync(big, 'r+');
-            fs.writeSync(fd, Buffer.from('filled by the copy'), 0, 18, 0);
-            fs.closeSync(fd);
-            fs.utimesSync(big, LATER, LATER);
+            fillInPlace(big, 'filled by the copy', LATER);
           },
         }),
     } as unknown as HashPool;
