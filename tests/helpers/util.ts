@@ -88,3 +88,20 @@ export function seedPatchBody(): { edition: { from: string; to: string }; extent
   return JSON.parse(block);
 }
 
+
+/**
+ * An outbox transport from an async function: the message is confirmed when `fn` resolves,
+ * refused with its error when it rejects (a promise that never settles: never confirmed).
+ */
+export function transportOf(fn: (item: import('../../src-shared/api').OutboxItem) => Promise<void> | void): import('../../src-main/service/db/outbox').OutboxTransport {
+  return {
+    send: (item, done) => {
+      Promise.resolve()
+        .then(() => fn(item))
+        .then(
+          () => done(),
+          (err: unknown) => done(err ?? new Error('refused')),
+        );
+    },
+  };
+}

@@ -14,7 +14,7 @@ import { prettyPrinter } from '../../src-main/service/messages/parse-worker';
 import { startHttpServer } from '../../src-main/transport/http';
 import type { FondsEvent, Message } from '../../src-shared/api';
 import { FondsError } from '../../src-shared/errors';
-import { repoRoot, startService, tempDir, waitFor } from '../helpers/service';
+import { repoRoot, startService, tempDir, transportOf, waitFor } from '../helpers/service';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
@@ -393,7 +393,7 @@ describe('reviewing messages offline', () => {
     expect((await s.call('outbox.cancel', { id })).status).toBe('cancelled');
     // the broker comes back: a cancelled message stays; "send now" sends it
     const sent: string[] = [];
-    s.internals.outbox.attach('amqp', { send: async (item) => void sent.push(item.body) });
+    s.internals.outbox.attach('amqp', transportOf(async (item) => void sent.push(item.body)));
     await new Promise((r) => setTimeout(r, 100));
     expect(sent).toEqual([]);
     await s.call('outbox.sendNow', { id });

@@ -4,6 +4,7 @@
  * priorities, a connection closed by the broker and a restart mid-stream, and requests Fonds
  * sends while no broker is there. Each file works in a virtual host of its own.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import { migrations, type Service } from '../../src-main/service';
 import { bodySha256Of, listDeadLetters, recordDeadLetter } from '../../src-main/service/amqp/dead-letters';
 import { migrate, openDatabase } from '../../src-main/service/db/database';
 import { Store } from '../../src-main/service/db/store';
+import { queueNames } from '../../src-main/service/amqp/topology';
+import { createCatalogue } from '../../src-main/service/products/receive';
 import type { Config } from '../../src-main/service/config';
 import { REGARDS, type FeatureFile } from '../../src-shared/domain/product';
 import {
@@ -28,7 +31,7 @@ import {
   ensureVhost,
   seedExamples,
 } from '../helpers/regards';
-import { startService, tempDir, waitFor } from '../helpers/service';
+import { repoRoot, startService, tempDir, waitFor } from '../helpers/service';
 
 const available = await brokerAvailable();
 const VHOST = `fonds-it-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -284,6 +287,37 @@ describe('recording dead letters (no broker needed)', () => {
   });
 });
 
+describe('answers owed by the request rows (no broker needed)', () => {
+  const delivery = (requestId: string, h: Record<string, unknown>, content: string) =>
+    ({ content: Buffer.from(content), fields: { redelivered: false, deliveryTag: 1 }, properties: { headers: { 'regards.request.id': requestId, ...h }, contentType: 'application/json' } }) as unknown as ConsumeMessage;
+
+  it('are, read again from the rows after a crash, exactly the answers given as the requests were settled', async () => {
+    // no broker: the answers cannot be taken in hand, so each is written as an outbox row as given
+    const s = await startService({ amqpUrl: '', messageWatch: false, hashWorkers: 1 });
+    cleanups.push(s.dispose);
+    const { urn } = await s.service.call('products.create', {});
+    const catalogue = createCatalogue(s.service.internals, { names: queueNames('t'), appId: 'fonds/test' });
+    const owner = { 'regards.request.owner': 'tester' };
+    const verdicts = catalogue.receiveWindow([
+      delivery('r-ok', { 'regards.tenant': 'project1', ...owner }, body(urn, { a: 1 })),
+      delivery('r-unknown', { 'regards.tenant': 'project1', ...owner }, body(`URN:FEATURE:DATA:project1:${randomUUID()}:V1`, { a: 1 })),
+      delivery('r-no-tenant', owner, 'not json'),
+      delivery('r-no-owner', { 'regards.tenant': 'elsewhere' }, body(urn, { a: 1 })),
+      delivery('r-later', { 'regards.tenant': 'project1', 'regards.request.date': '2999-01-01T00:00:00Z', ...owner }, body(urn, { b: 2 })),
+    ]);
+    expect(verdicts).toEqual(['ack', 'ack', 'ack', 'ack', 'ack']);
+    const written = s.service.internals.store.db.prepare('SELECT headers, body FROM outbox ORDER BY id').all() as Array<{ headers: string; body: string }>;
+    const given = written.map((w) => ({ headers: JSON.parse(w.headers) as unknown, body: w.body }));
+    // the delayed request's GRANTED is a row of its own, not owed: it is not read again
+    const owed = catalogue.answers.owedAfter(0).map((m) => ({ headers: m.headers, body: m.body }));
+    expect(given.map((g) => JSON.parse(g.body).state)).toEqual(['GRANTED', 'SUCCESS', 'DENIED', 'DENIED', 'DENIED', 'GRANTED']);
+    expect(owed).toEqual(given.slice(0, 5));
+    expect(JSON.parse(given[3].body)).toMatchObject({ requestId: 'r-no-tenant', urn: null, requestOwner: 'tester' });
+    expect(given[3].headers).toEqual({ 'regards.request.id': 'r-no-tenant' });
+    expect(JSON.parse(given[4].body)).toMatchObject({ requestId: 'r-no-owner', requestOwner: null });
+  });
+});
+
 describe.runIf(available)('duplicates', () => {
   it('the same request sent twice is answered from the stored outcome and applied once', async () => {
     const c = await catalogue();
@@ -459,6 +493,44 @@ describe.runIf(available)('nothing lost when the connection or the app goes away
     await waitFor(() => c.service.call('amqp.status', {}), (s) => s.state === 'connected' && s.connections >= 2);
     await appliedOnce(c.service, urn, 'r-cut');
     await waitFor(() => c.service.call('app.info', {}), (i) => i.outboxPending === 0);
+  });
+
+  /** A catalogue in a child process, on `dataDir`: resolves once connected. `dieAt`: it kills itself once the window of that request is committed. */
+  function catalogueChild(dataDir: string, prefix: string, dieAt?: string): Promise<ChildProcess> {
+    const config = { dataDir, amqpUrl: amqpUrlOf(), amqpVhost: VHOST, amqpQueuePrefix: prefix, amqpPrefetch: 16, amqpReconnectMaxMs: 500 };
+    const args = ['--import', 'tsx', path.join(repoRoot, 'tests/helpers/catalogue-child.ts'), JSON.stringify(config), ...(dieAt ? [dieAt] : [])];
+    const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('connected\n')) resolve(child);
+      });
+      child.once('exit', (code) => reject(new Error(`the catalogue child exited (${code}) before it connected`)));
+    });
+  }
+  const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+
+  it('the app is killed (SIGKILL) mid-stream and starts again: every request is applied once and answered', async () => {
+    // the product is made by the app, which then stops: the data directory is the child's from then on
+    const setup = await catalogue({ amqpPrefetch: 16 });
+    const { urn } = await setup.service.call('products.create', {});
+    await setup.close();
+    // it dies as the window of the request half way is committed: that window's answers are
+    // handed over, not confirmed, and have no outbox row; the window is not acknowledged either,
+    // so it comes back already applied: the restart must answer it from its rows
+    let child = await catalogueChild(setup.dataDir, setup.prefix, `r-kill-${N / 2}`);
+    await stream(setup, urn, 'r-kill', async () => {
+      await exited(child);
+      expect(child.signalCode).toBe('SIGKILL');
+      child = await catalogueChild(setup.dataDir, setup.prefix);
+    });
+    child.kill('SIGTERM');
+    await exited(child);
+    const after = await catalogue({ dataDir: setup.dataDir, prefix: setup.prefix, amqpPrefetch: 16 });
+    await appliedOnce(after.service, urn, 'r-kill');
+    expect((await after.service.call('app.info', {})).outboxPending).toBe(0);
   });
 
   it('the app stops mid-stream and starts again: every request is applied once and answered', async () => {

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type DB } from '../../src-main/service/db/database';
 import { JobRunner, PermanentJobError } from '../../src-main/service/db/jobs';
 import { coreMigrations } from '../../src-main/service/db/migrations';
-import { OutboxRelay } from '../../src-main/service/db/outbox';
+import { OutboxRelay, type OwedSource } from '../../src-main/service/db/outbox';
 import { Store, eventsOfObject, timeline } from '../../src-main/service/db/store';
-import { tempDir, waitFor } from '../helpers/util';
+import { tempDir, transportOf, waitFor } from '../helpers/util';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
@@ -193,7 +193,7 @@ describe('outbox', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(relay.list('pending', 0, 10).total).toBe(2);
     const sent: string[] = [];
-    relay.attach('amqp', { send: async (m) => void sent.push(m.body) });
+    relay.attach('amqp', transportOf(async (m) => void sent.push(m.body)));
     await relay.flushed(5000);
     expect(sent).toEqual(['urgent', 'normal']);
     expect(db.prepare(`SELECT count(*) FROM outbox WHERE status = 'sent'`).pluck().get()).toBe(2);
@@ -205,12 +205,13 @@ describe('outbox', () => {
     relay.start();
     cleanups.push(() => relay.stop());
     let calls = 0;
-    relay.attach('webhook', {
-      send: async () => {
+    relay.attach(
+      'webhook',
+      transportOf(async () => {
         calls++;
         if (calls < 3) throw new Error('HTTP 500');
-      },
-    });
+      }),
+    );
     const id = store.transact((tx) => tx.outbox({ channel: 'webhook', destination: 'http://127.0.0.1/', body: '{}' }));
     await waitFor(() => relay.get(id).status, (s) => s === 'sent', 5000);
     expect(calls).toBe(3);
@@ -222,12 +223,13 @@ describe('outbox', () => {
     const relay = new OutboxRelay(store);
     const confirms: Array<() => void> = [];
     const seen: Array<{ body: string; status: string; headers: unknown }> = [];
-    relay.attach('amqp', {
-      send: (m) => {
+    relay.attach(
+      'amqp',
+      transportOf((m) => {
         seen.push({ body: m.body, status: m.status, headers: m.headers });
         return new Promise<void>((resolve) => confirms.push(resolve));
-      },
-    });
+      }),
+    );
     relay.start();
     cleanups.push(() => relay.stop());
     await relay.flushed(2000); // nothing older waits: new messages are taken in hand from now on
@@ -263,12 +265,13 @@ describe('outbox', () => {
     const sent: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    relay.attach('amqp', {
-      send: async (m) => {
+    relay.attach(
+      'amqp',
+      transportOf(async (m) => {
         await gate;
         sent.push(m.body);
-      },
-    });
+      }),
+    );
     // written while the backlog is being sent: waits in the table behind it
     const later = store.transact((tx) => tx.outbox({ channel: 'amqp', destination: 'x', body: 'SUCCESS r1' }));
     expect(relay.get(later).status).toBe('pending');
@@ -283,11 +286,9 @@ describe('outbox', () => {
     relay.start();
     cleanups.push(() => relay.stop());
     let calls = 0;
-    const transport = {
-      send: async () => {
-        calls++;
-      },
-    };
+    const transport = transportOf(() => {
+      calls++;
+    });
     relay.attach('amqp', transport);
     await relay.flushed(2000);
     // taken in hand (attached) but detached before the relay got to it
@@ -307,7 +308,7 @@ describe('outbox', () => {
     const dir = tempDir();
     const first = openStore(dir);
     const relay = new OutboxRelay(first.store);
-    relay.attach('amqp', { send: () => new Promise<void>(() => undefined) }); // never confirmed
+    relay.attach('amqp', transportOf(() => new Promise<void>(() => undefined))); // never confirmed
     relay.start();
     await relay.flushed(2000);
     const id = first.store.transact((tx) => tx.outbox({ channel: 'amqp', destination: 'x', body: 'in flight' }));
@@ -317,7 +318,7 @@ describe('outbox', () => {
     const again = openStore(dir);
     const next = new OutboxRelay(again.store);
     const sent: string[] = [];
-    next.attach('amqp', { send: async (m) => void sent.push(m.body) });
+    next.attach('amqp', transportOf(async (m) => void sent.push(m.body)));
     next.start();
     cleanups.push(() => next.stop());
     await next.flushed(2000);
@@ -367,5 +368,171 @@ describe('outbox', () => {
     // a cancel refused by its status tells no hook
     expect(() => relay.cancel(b)).toThrow(/cancelled/);
     expect(seen).toHaveLength(4);
+  });
+});
+
+describe('owed messages (answers a row owes: no outbox row unless they have to wait)', () => {
+  /** Rows of `things` owe two messages each, `<body>-a` then `<body>-b`, in rowid order. */
+  function owingStore(dir?: string) {
+    const opened = openStore(dir);
+    opened.db.exec('CREATE TABLE IF NOT EXISTS things (body TEXT NOT NULL)');
+    const messagesOf = (seq: number, body: string) =>
+      ['a', 'b'].map((part) => ({ channel: 'amqp', destination: 'x', body: `${body}-${part}`, objectKind: 'patch_request' as const, objectId: body, owedBy: { source: 'things', seq } }));
+    const source: OwedSource = {
+      latest: () => (opened.db.prepare('SELECT max(rowid) FROM things').pluck().get() as number | null) ?? 0,
+      owedAfter: (seq) =>
+        (opened.db.prepare('SELECT rowid, body FROM things WHERE rowid > ? ORDER BY rowid').all(seq) as Array<{ rowid: number; body: string }>).flatMap((r) =>
+          messagesOf(r.rowid, r.body).map(({ owedBy: _, ...m }) => m),
+        ),
+    };
+    /** commits a row and the messages it owes */
+    const commit = (body: string) =>
+      opened.store.transact((tx) => {
+        const seq = Number(tx.db.prepare('INSERT INTO things (body) VALUES (?)').run(body).lastInsertRowid);
+        for (const m of messagesOf(seq, body)) tx.outbox(m);
+      });
+    const settledThrough = () => Number(opened.db.prepare(`SELECT value FROM settings WHERE key = 'outbox.owed.things'`).pluck().get());
+    const rows = () => opened.db.prepare('SELECT body, status, attempts, last_error FROM outbox ORDER BY id').all() as Array<{ body: string; status: string; attempts: number; last_error: string | null }>;
+    return { ...opened, source, commit, settledThrough, rows };
+  }
+
+  it('sends them without writing a row, and keeps in settings the row through which all are confirmed', async () => {
+    const o = owingStore();
+    const relay = new OutboxRelay(o.store);
+    relay.registerOwed('things', o.source);
+    const sent: string[] = [];
+    relay.attach('amqp', transportOf((m) => void sent.push(m.body)));
+    relay.start();
+    cleanups.push(() => relay.stop());
+    await relay.flushed(2000);
+    for (const body of ['r1', 'r2', 'r3']) o.commit(body);
+    await relay.flushed(2000);
+    expect(sent).toEqual(['r1-a', 'r1-b', 'r2-a', 'r2-b', 'r3-a', 'r3-b']);
+    expect(o.rows()).toEqual([]);
+    expect(o.settledThrough()).toBe(3);
+    expect(relay.pendingCount()).toBe(0);
+  });
+
+  it('counts them as waiting while they are in hand, and tells flushed() only once they are confirmed', async () => {
+    const o = owingStore();
+    const relay = new OutboxRelay(o.store);
+    relay.registerOwed('things', o.source);
+    const confirms: Array<() => void> = [];
+    relay.attach('amqp', transportOf(() => new Promise<void>((resolve) => confirms.push(resolve))));
+    relay.start();
+    cleanups.push(() => relay.stop());
+    o.commit('r1');
+    await waitFor(() => confirms.length, (n) => n === 2);
+    expect(relay.pendingCount()).toBe(2);
+    expect(relay.owedInHand('amqp')).toBe(2);
+    let flushed = false;
+    const flushing = relay.flushed(2000).then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(flushed).toBe(false);
+    for (const c of confirms) c();
+    await flushing;
+    expect(o.settledThrough()).toBe(1);
+  });
+
+  it('writes one as a pending row when it has to wait: no transport, or a refusal, then sends it', async () => {
+    const o = owingStore();
+    const relay = new OutboxRelay(o.store, { retryBaseMs: 10 });
+    relay.registerOwed('things', o.source);
+    relay.start();
+    cleanups.push(() => relay.stop());
+    // no transport attached: the messages are written as rows at once
+    o.commit('offline');
+    expect(o.rows()).toEqual([
+      { body: 'offline-a', status: 'pending', attempts: 0, last_error: null },
+      { body: 'offline-b', status: 'pending', attempts: 0, last_error: null },
+    ]);
+    const sent: string[] = [];
+    let refusals = 0;
+    relay.attach(
+      'amqp',
+      transportOf(async (m) => {
+        if (m.body === 'nacked-a' && refusals++ === 0) throw new Error('the broker refused the message (nack)');
+        sent.push(m.body);
+      }),
+    );
+    await relay.flushed(2000);
+    o.commit('nacked');
+    await waitFor(() => sent.length, (n) => n === 4, 2000);
+    await relay.flushed(2000);
+    // the refused one got a row (retried, then sent); the one confirmed at once never had one
+    expect(sent).toEqual(['offline-a', 'offline-b', 'nacked-b', 'nacked-a']);
+    expect(o.rows()).toEqual([
+      { body: 'offline-a', status: 'sent', attempts: 1, last_error: null },
+      { body: 'offline-b', status: 'sent', attempts: 1, last_error: null },
+      { body: 'nacked-a', status: 'sent', attempts: 2, last_error: null },
+    ]);
+    expect(o.settledThrough()).toBe(2);
+  });
+
+  it('gives those in hand to the table, in the order they were owed, when the transport goes away', async () => {
+    const o = owingStore();
+    const relay = new OutboxRelay(o.store);
+    relay.registerOwed('things', o.source);
+    const gate: { open?: () => void } = {};
+    const held = new Promise<void>((r) => (gate.open = r));
+    relay.attach(
+      'amqp',
+      transportOf(() => held.then(() => Promise.reject(new Error('the broker connection was lost before the confirm')))),
+    );
+    relay.start();
+    cleanups.push(() => relay.stop());
+    o.commit('r1');
+    o.commit('r2');
+    relay.detach('amqp');
+    gate.open!();
+    await waitFor(() => o.rows().length, (n) => n === 4, 2000);
+    expect(o.rows().map((r) => `${r.body} ${r.status}`)).toEqual(['r1-a pending', 'r1-b pending', 'r2-a pending', 'r2-b pending']);
+    expect(relay.owedInHand('amqp')).toBe(0);
+    expect(o.settledThrough()).toBe(2);
+    const sent: string[] = [];
+    relay.attach('amqp', transportOf((m) => void sent.push(m.body)));
+    await waitFor(() => sent.length, (n) => n === 4, 5000);
+    expect(sent).toEqual(['r1-a', 'r1-b', 'r2-a', 'r2-b']);
+  });
+
+  it('after a crash, writes again what the rows past the stored one owe, and sends it', async () => {
+    const dir = tempDir();
+    const first = owingStore(dir);
+    const relay = new OutboxRelay(first.store);
+    relay.registerOwed('things', first.source);
+    let confirmed = 0;
+    relay.attach(
+      'amqp',
+      transportOf(() => (confirmed++ < 2 ? undefined : new Promise<void>(() => undefined))), // r1's two confirmed, then none
+    );
+    relay.start();
+    first.commit('r1');
+    await waitFor(() => first.settledThrough(), (s) => s === 1, 2000);
+    first.commit('r2');
+    first.commit('r3');
+    await waitFor(() => confirmed, (n) => n === 6, 2000);
+    first.db.close(); // the process dies: no stop, no confirm, no row for r2's and r3's answers
+
+    const again = owingStore(dir);
+    const next = new OutboxRelay(again.store);
+    next.registerOwed('things', again.source);
+    expect(again.rows().map((r) => `${r.body} ${r.status}`)).toEqual(['r2-a pending', 'r2-b pending', 'r3-a pending', 'r3-b pending']);
+    expect(again.settledThrough()).toBe(3);
+    const sent: string[] = [];
+    next.attach('amqp', transportOf((m) => void sent.push(m.body)));
+    next.start();
+    cleanups.push(() => next.stop());
+    await next.flushed(2000);
+    expect(sent).toEqual(['r2-a', 'r2-b', 'r3-a', 'r3-b']);
+  });
+
+  it('starts from the rows there are when first registered: what they owed before had rows of its own', () => {
+    const o = owingStore();
+    o.db.prepare(`INSERT INTO things (body) VALUES ('old')`).run();
+    const relay = new OutboxRelay(o.store);
+    relay.registerOwed('things', o.source);
+    expect(o.rows()).toEqual([]);
+    expect(o.settledThrough()).toBe(1);
+    expect(() => relay.registerOwed('things', o.source)).toThrow(/registered twice/);
   });
 });

@@ -56,35 +56,44 @@ export function createAmqp(deps: Deps): Amqp {
   const beforeHooks: Array<(item: OutboxItem) => Promise<void> | undefined> = [];
 
   const transport: OutboxTransport = {
-    // promises chained by hand rather than an async function: the relay sends thousands a second
-    send(item) {
-      const sent = () => {
-        for (const hook of sentHooks) {
-          try {
-            hook(item);
-          } catch {
-            /* the message is out: a bookkeeping failure must not send it twice */
-          }
-        }
-      };
+    send(item, done) {
       const publish = () =>
-        link
-          .publish(item.destination, '', Buffer.from(item.body, 'utf8'), {
+        link.publish(
+          item.destination,
+          '',
+          Buffer.from(item.body, 'utf8'),
+          {
             headers: item.headers,
             contentType: PUBLISH_PROPERTIES.content_type,
             contentEncoding: PUBLISH_PROPERTIES.content_encoding,
             deliveryMode: PUBLISH_PROPERTIES.delivery_mode,
-          })
-          .then(sent);
+            appId: link.appId,
+          },
+          (error) => {
+            if (!error) {
+              for (const hook of sentHooks) {
+                try {
+                  hook(item);
+                } catch {
+                  /* the message is out: a bookkeeping failure must not send it twice */
+                }
+              }
+            }
+            done(error);
+          },
+        );
       // the hooks in order, each awaited when it returns a promise, then the message
-      const from = (i: number): Promise<void> => {
+      const from = (i: number): void => {
         for (; i < beforeHooks.length; i++) {
           const ready = beforeHooks[i](item);
-          if (ready) return ready.then(() => from(i + 1));
+          if (ready) {
+            ready.then(() => from(i + 1), done);
+            return;
+          }
         }
-        return publish();
+        publish();
       };
-      return from(0);
+      from(0);
     },
   };
 
@@ -99,8 +108,10 @@ export function createAmqp(deps: Deps): Amqp {
     else outbox.detach(AMQP_CHANNEL);
   });
 
+  // rows waiting or being sent, and owed messages being sent (they have no row until they must wait)
   const waiting = () =>
-    store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND channel = ? AND status IN ('pending','sending')`).pluck().get(AMQP_CHANNEL) as number;
+    (store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND channel = ? AND status IN ('pending','sending')`).pluck().get(AMQP_CHANNEL) as number) +
+    outbox.owedInHand(AMQP_CHANNEL);
 
   const status = (): AmqpStatus => ({
     state: link.state,

@@ -39,6 +39,14 @@ export type Setup = (session: Session) => Promise<void>;
 
 const INITIAL_DELAY_MS = 250;
 
+/** A publish awaiting its confirm. */
+class ConfirmWait {
+  constructor(
+    readonly deadline: number,
+    readonly done: (error?: Error) => void,
+  ) {}
+}
+
 /** The broker URL without its password, for display. */
 export function redactUrl(url: string): string {
   if (!url) return '';
@@ -83,7 +91,7 @@ export class BrokerLink extends EventEmitter {
         /** messages published on this connection */
         published: number;
         /** publishes awaiting their confirm, in publishing order */
-        awaiting: Map<number, { deadline: number; reject: (err: Error) => void }>;
+        awaiting: Map<number, ConfirmWait>;
       }
     | undefined;
   private wakeUp: (() => void) | undefined;
@@ -136,39 +144,45 @@ export class BrokerLink extends EventEmitter {
   }
 
   /**
-   * Publishes on the confirm channel; resolves once the broker confirmed the message. Rejects
-   * when not connected, when the exchange does not exist, on a nack, or without a confirm in time.
+   * Publishes on the confirm channel; `done` is called once, with no error when the broker
+   * confirmed the message, with one when it could not be sent or was not confirmed: not connected,
+   * no such exchange, a nack, no confirm within the timeout. A callback, not a promise: the outbox
+   * publishes thousands a second, and each promise and closure counts.
    */
-  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish, done: (error?: Error) => void): void {
     const c = this.current;
     if (!c || !c.publisher || this._state !== 'connected') {
-      return Promise.reject(
-        new FondsError('UNAVAILABLE', this.options.url ? `The broker is not connected (${this._lastError ?? this._state}).` : 'No broker is configured (amqpUrl).'),
-      );
+      done(new FondsError('UNAVAILABLE', this.options.url ? `The broker is not connected (${this._lastError ?? this._state}).` : 'No broker is configured (amqpUrl).'));
+      return;
     }
-    // an exchange known to exist is published to at once (no wait for a settled check); a plain
-    // function, not async: the relay publishes thousands a second, each promise counts
-    if (!c.known.has(exchange)) return this.ensureExchange(c, exchange).then(() => this.publishOn(c, exchange, routingKey, content, options));
-    return this.publishOn(c, exchange, routingKey, content, options);
+    // an exchange known to exist is published to at once (no wait for a settled check)
+    if (c.known.has(exchange)) this.publishOn(c, exchange, routingKey, content, options, done);
+    else this.ensureExchange(c, exchange).then(() => this.publishOn(c, exchange, routingKey, content, options, done), done);
   }
 
-  private publishOn(c: NonNullable<BrokerLink['current']>, exchange: string, routingKey: string, content: Buffer, options: Options.Publish): Promise<void> {
+  /** The app_id every message carries (a publish whose options already say so is not copied). */
+  get appId(): string {
+    return this.options.appId;
+  }
+
+  private publishOn(c: NonNullable<BrokerLink['current']>, exchange: string, routingKey: string, content: Buffer, options: Options.Publish, done: (error?: Error) => void): void {
     const publisher = c.publisher;
-    if (!publisher) return Promise.reject(new FondsError('UNAVAILABLE', 'The publishing channel was closed; it is being opened again.'));
-    return new Promise<void>((resolve, reject) => {
-      const id = ++c.published;
-      c.awaiting.set(id, { deadline: Date.now() + this.confirmTimeoutMs, reject });
-      try {
-        publisher.publish(exchange, routingKey, content, { ...options, appId: this.options.appId }, (err: unknown) => {
-          if (!c.awaiting.delete(id)) return; // timed out already
-          if (err) reject(new Error(`the broker refused the message (${err instanceof Error ? err.message : 'nack'})`));
-          else resolve();
-        });
-      } catch (err) {
-        c.awaiting.delete(id);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+    if (!publisher) {
+      done(new FondsError('UNAVAILABLE', 'The publishing channel was closed; it is being opened again.'));
+      return;
+    }
+    const id = ++c.published;
+    const wait = new ConfirmWait(Date.now() + this.confirmTimeoutMs, done);
+    c.awaiting.set(id, wait);
+    try {
+      publisher.publish(exchange, routingKey, content, options.appId === this.options.appId ? options : { ...options, appId: this.options.appId }, (err: unknown) => {
+        if (!c.awaiting.delete(id)) return; // timed out already
+        done(err ? new Error(`the broker refused the message (${err instanceof Error ? err.message : 'nack'})`) : undefined);
+      });
+    } catch (err) {
+      c.awaiting.delete(id);
+      done(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   private get confirmTimeoutMs(): number {
@@ -185,7 +199,7 @@ export class BrokerLink extends EventEmitter {
     for (const [id, wait] of c.awaiting) {
       if (wait.deadline > now) break;
       c.awaiting.delete(id);
-      wait.reject(new Error(`no publisher confirm from the broker within ${this.confirmTimeoutMs} ms`));
+      wait.done(new Error(`no publisher confirm from the broker within ${this.confirmTimeoutMs} ms`));
     }
   }
 
@@ -280,7 +294,7 @@ export class BrokerLink extends EventEmitter {
         controller.signal.addEventListener('abort', () => {
           clearInterval(sweep);
           // amqplib fails them when their channel closes; should one be left, it fails here
-          for (const wait of current.awaiting.values()) wait.reject(new Error('the broker connection was lost before the confirm'));
+          for (const wait of current.awaiting.values()) wait.done(new Error('the broker connection was lost before the confirm'));
           current.awaiting.clear();
         });
         current.publisher = await this.openPublisher(current);

@@ -54,6 +54,8 @@ export interface PatchRequestMessage {
   files?: FeatureFile[];
   /** SHA-256 of the body, to tell a resent request from another one reusing its id */
   bodySha256: string;
+  /** the body as the UTF-8 text it was read from */
+  bodyText: string;
 }
 
 export type ParsedPatchRequest =
@@ -176,6 +178,7 @@ export function parsePatchRequest(msg: WireMessage, options: CodecOptions): Pars
   let urn: string | undefined;
   let priority: PriorityLevel = 'NORMAL';
   let body: z.output<typeof patchBodySchema> | undefined;
+  let textBody: string | undefined;
   const type = msg.properties.contentType?.split(';')[0].trim().toLowerCase();
   const encoding = msg.properties.contentEncoding?.trim().toLowerCase();
   if (msg.content.length > options.maxBytes) {
@@ -185,7 +188,6 @@ export function parsePatchRequest(msg: WireMessage, options: CodecOptions): Pars
   } else if (encoding && !ACCEPTED_ENCODINGS.includes(encoding)) {
     errors.push(`content_encoding: '${msg.properties.contentEncoding}' is not supported (send UTF-8 JSON)`);
   } else {
-    let textBody: string | undefined;
     try {
       textBody = decodeUtf8(msg.content);
     } catch {
@@ -212,7 +214,7 @@ export function parsePatchRequest(msg: WireMessage, options: CodecOptions): Pars
     }
   }
 
-  if (errors.length || !body || !tenant || !owner) {
+  if (errors.length || !body || !tenant || !owner || textBody === undefined) {
     return {
       kind: 'denied',
       requestId,
@@ -242,6 +244,7 @@ export function parsePatchRequest(msg: WireMessage, options: CodecOptions): Pars
       ...(f.properties ? { properties: f.properties } : {}),
       ...(f.files ? { files: f.files } : {}),
       bodySha256,
+      bodyText: textBody,
     },
   };
 }
@@ -254,10 +257,14 @@ export interface RequestEventMessage {
 }
 
 export function requestEvent(a: { requestId: string; tenant?: string; urn?: string | null; owner?: string | null; state: RequestState; errors: readonly string[] }): RequestEventMessage {
+  // written out field by field (no spread): two answers for every request received
+  const headers: Record<string, string> = {};
+  if (a.tenant) headers[REGARDS.headers.tenant] = a.tenant;
+  headers[REGARDS.headers.requestId] = a.requestId;
   return {
     exchange: REGARDS.requestEventExchange,
-    headers: { ...(a.tenant ? { [REGARDS.headers.tenant]: a.tenant } : {}), [REGARDS.headers.requestId]: a.requestId },
-    body: JSON.stringify({ requestId: a.requestId, type: 'PATCH', urn: a.urn ?? null, requestOwner: a.owner ?? null, state: a.state, errors: [...a.errors] }),
+    headers,
+    body: JSON.stringify({ requestId: a.requestId, type: 'PATCH', urn: a.urn ?? null, requestOwner: a.owner ?? null, state: a.state, errors: a.errors }),
   };
 }
 

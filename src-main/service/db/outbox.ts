@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { OutboxItem, Page } from '../../../src-shared/api';
 import { FondsError } from '../../../src-shared/errors';
-import { nowIso, type OutboxTaker, type Store, type TakenMessage, type Tx } from './store';
+import { nowIso, type NewOutboxMessage, type OutboxTaker, type Store, type TakenMessage, type Tx } from './store';
 
 interface OutboxRow {
   id: number;
@@ -46,11 +46,13 @@ export function rowToOutboxItem(r: OutboxRow): OutboxItem {
 export const OUTBOX_OPEN = `status IN ('pending', 'sending', 'failed')`;
 
 /**
- * Sends one message. Resolves only once the far side has confirmed (AMQP publisher confirm,
- * HTTP 2xx); rejects otherwise. Registered per channel ('amqp', 'webhook', ...).
+ * Sends one message and calls `done` once: with no error only when the far side has confirmed it
+ * (AMQP publisher confirm, HTTP 2xx), with the reason otherwise. Registered per channel ('amqp',
+ * 'webhook', ...). A callback, as Node's streams take one: thousands of messages a second each
+ * paid for their promises.
  */
 export interface OutboxTransport {
-  send(item: OutboxItem): Promise<void>;
+  send(item: OutboxItem, done: (error?: unknown) => void): void;
 }
 
 export interface OutboxRelayOptions {
@@ -72,8 +74,37 @@ export type OutboxChange = 'cancelled' | 'retried' | 'edited';
  */
 export type OutboxChangeHook = (tx: Tx, item: OutboxItem, change: OutboxChange, before: OutboxItem['status']) => void;
 
-/** A message in the relay's hands: claimed from the table, or taken as it was written. */
-type Claimed = TakenMessage;
+/** A message in the relay's hands: claimed from the table, or taken as it was written (owed ones numbered in the order taken). */
+type Claimed = TakenMessage & { ordinal?: number };
+
+/**
+ * A capability whose rows owe messages: each message is a function of a row the capability
+ * commits itself (a patch request received and settled at once owes its answers), so it needs no
+ * outbox row of its own while the relay takes it in hand at the commit and the broker confirms
+ * it. The relay keeps, per source, the seq through which every owed message is settled
+ * (confirmed, or written as a row because it had to wait) in `settings` (`outbox.owed.<name>`);
+ * at registration (each start) the messages owed by the rows after it are written as pending
+ * rows: a crash loses none (at least once, as for rows left 'sending').
+ */
+export interface OwedSource {
+  /** the greatest seq committed so far (0: none); seqs order the source's rows and are never reused */
+  latest(): number;
+  /** the messages owed by the rows after `seq`, in seq order, exactly as they were owed */
+  owedAfter(seq: number): NewOutboxMessage[];
+}
+
+/** What the relay knows of a source's owed messages. */
+interface OwedState {
+  key: string;
+  source: OwedSource;
+  /** every message owed by a row up to this seq is settled (as stored in settings) */
+  through: number;
+  /** messages in hand (taken, sent, not yet settled), by the seq that owes them */
+  inHand: Map<number, number>;
+  /** the seqs with messages in hand, in the order taken (increasing); those before `head` are settled */
+  order: number[];
+  head: number;
+}
 
 const claimedOf = (r: OutboxRow): Claimed => ({ item: rowToOutboxItem(r), priority: r.priority, maxAttempts: r.max_attempts });
 
@@ -114,6 +145,13 @@ export class OutboxRelay {
   private failedStmt: Statement | undefined;
   private releaseStmt: Statement | undefined;
   private readonly changeHooks: OutboxChangeHook[] = [];
+  private readonly owed = new Map<string, OwedState>();
+  /** owed messages in hand (no row yet), by channel */
+  private readonly owedOnChannel = new Map<string, number>();
+  private owedTotal = 0;
+  private ordinal = 0;
+  private owedStmt: Statement | undefined;
+  private throughStmt: Statement | undefined;
 
   constructor(
     private readonly store: Store,
@@ -149,9 +187,18 @@ export class OutboxRelay {
     this.store.db.prepare(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).run();
     this.unsubscribe = this.store.onOutbox(() => this.wake(true));
     const taker: OutboxTaker = {
-      accepts: (channel, already) => !this.stopped && !this.backlog && this.transports.has(channel) && this.taken.length + already < 10 * this.maxInFlight,
+      // an owed message overtakes nothing (every message of its row is owed): it is taken in hand
+      // while rows wait in the table too
+      accepts: (channel, already, owedBy) =>
+        !this.stopped &&
+        this.transports.has(channel) &&
+        (owedBy ? this.owed.has(owedBy.source) : !this.backlog) &&
+        this.taken.length + already < 10 * this.maxInFlight,
       take: (items) => {
-        for (const c of items) this.taken.push(c);
+        for (const c of items) {
+          if (c.owedBy) this.hold(c);
+          this.taken.push(c);
+        }
         this.wake(false);
       },
     };
@@ -181,7 +228,7 @@ export class OutboxRelay {
         )
         .pluck()
         .get(nowIso(), channels) as number;
-      if (n === 0 && !this.pumping) return;
+      if (n === 0 && !this.pumping && this.owedTotal === 0) return;
       if (Date.now() > until) throw new Error(`outbox not flushed after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -204,8 +251,35 @@ export class OutboxRelay {
     return rowToOutboxItem(row);
   }
 
+  /** Messages waiting or being sent: rows, and owed messages in hand. */
   pendingCount(): number {
-    return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number;
+    return (this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number) + this.owedTotal;
+  }
+
+  /** Owed messages in hand on a channel: being sent, with no row (they get one if they have to wait). */
+  owedInHand(channel: string): number {
+    return this.owedOnChannel.get(channel) ?? 0;
+  }
+
+  /**
+   * Registers a source of owed messages (see OwedSource), before the capability commits any: the
+   * messages owed by rows past the stored seq (a crash before their confirms) are written as
+   * pending rows now, sent again once a transport is attached.
+   */
+  registerOwed(name: string, source: OwedSource): void {
+    if (this.owed.has(name)) throw new Error(`owed messages of '${name}' are registered twice`);
+    const key = `outbox.owed.${name}`;
+    const through = this.store.transact((tx) => {
+      const stored = tx.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
+      const latest = source.latest();
+      // none stored: a first start, or a data directory from before owed messages, whose every
+      // message has a row of its own
+      if (stored !== undefined) for (const m of source.owedAfter(Number(stored))) tx.outbox({ ...m, owedBy: undefined });
+      tx.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, String(latest));
+      return latest;
+    });
+    this.owed.set(name, { key, source, through, inHand: new Map(), order: [], head: 0 });
+    this.wake(true);
   }
 
   /**
@@ -266,6 +340,9 @@ export class OutboxRelay {
   private wake(fromTable: boolean): void {
     if (fromTable) this.backlog = true;
     if (this.stopped) return;
+    // rows were written: owed messages among them (refused while no transport was attached) move
+    // their source's settled seq on once nothing of it is in hand
+    if (fromTable && this.owed.size) this.store.db.transaction(() => this.advanceOwed())();
     if (this.pumping) {
       this.again = true;
       this.nudge?.();
@@ -308,14 +385,75 @@ export class OutboxRelay {
     this.retryTimer.unref();
   }
 
-  /** Messages taken in hand and not sent (stopped, or their transport went away) wait in the table again. */
-  private release(): void {
+  /**
+   * Messages taken in hand and not sent (stopped, or their transport went away) wait in the table
+   * again: rows go back to 'pending', owed messages are written as pending rows. `rowsOnly`: owed
+   * messages stay in hand (rows wait in the table: they must not overtake them, owed ones may).
+   */
+  private release(rowsOnly = false): void {
     const held = this.taken;
-    if (!held.length) return;
-    this.taken = [];
+    const rows = held.filter((c) => !c.owedBy);
+    const owed = rowsOnly ? [] : held.filter((c) => c.owedBy);
+    if (!rows.length && !owed.length) return;
+    this.taken = rowsOnly ? held.filter((c) => c.owedBy) : [];
     const release = (this.releaseStmt ??= this.store.db.prepare(`UPDATE outbox SET status = 'pending' WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'`));
-    release.run(JSON.stringify(held.map((c) => c.item.id)));
+    this.store.db.transaction(() => {
+      if (rows.length) release.run(JSON.stringify(rows.map((c) => c.item.id)));
+      for (const c of owed) this.writeOwed(c, 'pending', c.item.attempts, null, nowIso());
+      if (owed.length) this.advanceOwed();
+    })();
+    this.store.wrote();
     this.backlog = true;
+  }
+
+  /** An owed message taken in hand. */
+  private hold(c: Claimed): void {
+    const s = this.owed.get(c.owedBy!.source)!;
+    const seq = c.owedBy!.seq;
+    const n = s.inHand.get(seq);
+    if (n === undefined) s.order.push(seq);
+    s.inHand.set(seq, (n ?? 0) + 1);
+    this.owedOnChannel.set(c.item.channel, (this.owedOnChannel.get(c.item.channel) ?? 0) + 1);
+    this.owedTotal++;
+    c.ordinal = ++this.ordinal;
+  }
+
+  /** An owed message settled: confirmed, or written as a row. */
+  private settleOwed(c: Claimed): void {
+    const s = this.owed.get(c.owedBy!.source)!;
+    const seq = c.owedBy!.seq;
+    const n = s.inHand.get(seq)! - 1;
+    if (n === 0) s.inHand.delete(seq);
+    else s.inHand.set(seq, n);
+    this.owedOnChannel.set(c.item.channel, this.owedOnChannel.get(c.item.channel)! - 1);
+    this.owedTotal--;
+  }
+
+  /** Writes an owed message as a row of its own (it has to wait), as it was when taken. */
+  private writeOwed(c: Claimed, status: 'pending' | 'failed', attempts: number, lastError: string | null, nextAttemptAt: string): void {
+    const write = (this.owedStmt ??= this.store.db.prepare(
+      `INSERT INTO outbox (channel, destination, headers, body, priority, object_kind, object_id, max_attempts, created_at, next_attempt_at, status, attempts, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ));
+    const m = c.item;
+    write.run(m.channel, m.destination, JSON.stringify(m.headers), m.body, c.priority, m.objectKind ?? null, m.objectId ?? null, c.maxAttempts, m.createdAt, nextAttemptAt, status, attempts, lastError);
+    this.settleOwed(c);
+  }
+
+  /** Moves each source's settled seq past what is settled and stores it (inside the caller's transaction). */
+  private advanceOwed(): void {
+    for (const s of this.owed.values()) {
+      while (s.head < s.order.length && !s.inHand.has(s.order[s.head])) s.head++;
+      if (s.head > 1024 && s.head * 2 > s.order.length) {
+        s.order = s.order.slice(s.head);
+        s.head = 0;
+      }
+      // nothing in hand: every row committed so far has had its messages confirmed or written
+      const through = s.head < s.order.length ? s.order[s.head] - 1 : s.source.latest();
+      if (through === s.through) continue;
+      (this.throughStmt ??= this.store.db.prepare('UPDATE settings SET value = ? WHERE key = ?')).run(String(through), s.key);
+      s.through = through;
+    }
   }
 
   /**
@@ -361,20 +499,29 @@ export class OutboxRelay {
       settled = [];
       const now = nowIso();
       let retryMs = Infinity;
+      // owed messages that failed get their rows in the order they were taken (GRANTED before SUCCESS)
+      if (outcomes.some((o) => o.failed && o.c.owedBy)) outcomes.sort((a, b) => (a.c.ordinal ?? 0) - (b.c.ordinal ?? 0));
+      let owed = false;
       db.transaction(() => {
         const sent: number[] = [];
         for (const { c, failed, error } of outcomes) {
+          if (c.owedBy) owed = true;
           if (!failed) {
-            sent.push(c.item.id);
+            if (c.owedBy) this.settleOwed(c);
+            else sent.push(c.item.id);
             continue;
           }
           const attempts = c.item.attempts + 1;
           const giveUp = c.maxAttempts > 0 && attempts >= c.maxAttempts;
           const delay = Math.min(this.retryBaseMs * 2 ** Math.min(attempts - 1, 20), this.retryMaxMs);
           if (!giveUp) retryMs = Math.min(retryMs, delay);
-          markFailed.run(giveUp ? 'failed' : 'pending', attempts, error instanceof Error ? error.message : String(error ?? 'refused'), new Date(Date.now() + delay).toISOString(), c.item.id);
+          const why = error instanceof Error ? error.message : String(error ?? 'refused');
+          const next = new Date(Date.now() + delay).toISOString();
+          if (c.owedBy) this.writeOwed(c, giveUp ? 'failed' : 'pending', attempts, why, next);
+          else markFailed.run(giveUp ? 'failed' : 'pending', attempts, why, next, c.item.id);
         }
         if (sent.length) markSent.run(now, JSON.stringify(sent));
+        if (owed) this.advanceOwed();
       })();
       this.store.wrote();
       if (retryMs !== Infinity) this.retryIn(retryMs);
@@ -394,16 +541,19 @@ export class OutboxRelay {
         settle(c, true, new Error(`no transport for channel ${c.item.channel}`));
         return;
       }
-      let sending: Promise<void>;
+      let called = false;
       try {
-        sending = transport.send(c.item);
+        transport.send(c.item, (error) => {
+          if (called) return;
+          called = true;
+          settle(c, error !== undefined && error !== null, error);
+        });
       } catch (err) {
-        sending = Promise.reject(err);
+        if (!called) {
+          called = true;
+          settle(c, true, err);
+        }
       }
-      sending.then(
-        () => settle(c, false),
-        (err: unknown) => settle(c, true, err),
-      );
     };
     try {
       while (!this.stopped && this.transports.size > 0) {
@@ -412,7 +562,7 @@ export class OutboxRelay {
         let sentSome = false;
         if (this.backlog && room >= Math.min(this.batch, this.maxInFlight)) {
           // older rows first; new ones wait in the table (not taken in hand) until none is left
-          if (this.taken.length) this.release();
+          if (this.taken.length) this.release(true);
           const limit = Math.min(room, this.batch);
           const rows = claim.all(nowIso(), JSON.stringify([...this.transports.keys()]), limit) as OutboxRow[];
           if (rows.length < limit) this.backlog = false;

@@ -30,6 +30,18 @@ export interface NewOutboxMessage {
   objectId?: string;
   /** 0 = retry forever (until cancelled) */
   maxAttempts?: number;
+  /**
+   * Owed by a row its capability commits in the same transaction (see `OwedSource` in outbox.ts):
+   * while the relay takes it in hand at once, no outbox row is written for it; it gets one only
+   * if it has to wait (no transport, a refusal, a stop).
+   */
+  owedBy?: Owed;
+}
+
+/** Which row owes a message: `seq` orders the rows of `source` (see `OwedSource`). */
+export interface Owed {
+  source: string;
+  seq: number;
 }
 
 /**
@@ -38,17 +50,24 @@ export interface NewOutboxMessage {
  * relay, while its transport is attached and nothing older waits).
  */
 export interface OutboxTaker {
-  /** may a message on `channel` be taken in hand? `already` are taken in the open transaction */
-  accepts(channel: string, already: number): boolean;
+  /**
+   * may a message on `channel` be taken in hand? `already` are taken in the open transaction;
+   * `owedBy`: the row that owes the message (it overtakes nothing: every message of that row is owed)
+   */
+  accepts(channel: string, already: number, owedBy: Owed | undefined): boolean;
   /** the messages taken, committed (in insertion order) */
   take(items: TakenMessage[]): void;
 }
 
-/** An outbox message handed over after its commit, as `rowToOutboxItem` would read it back. */
+/**
+ * An outbox message handed over after its commit, as `rowToOutboxItem` would read it back; an
+ * owed message has no row (its item's id is 0) and says which row owes it.
+ */
 export interface TakenMessage {
   item: OutboxItem;
   priority: number;
   maxAttempts: number;
+  owedBy?: Owed;
 }
 
 /** What a transaction may do besides plain SQL: append events, enqueue jobs, queue messages. */
@@ -72,10 +91,10 @@ export const nowIso = (): string => {
 };
 
 /** Header values as a JSON round trip would give them back (plain values copied as they are). */
-function asStored(headers: Record<string, unknown>, text: string): Record<string, unknown> {
+function asStored(headers: Record<string, unknown>): Record<string, unknown> {
   for (const k in headers) {
     const v = headers[k];
-    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) return JSON.parse(text);
+    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) return JSON.parse(JSON.stringify(headers));
   }
   return { ...headers };
 }
@@ -210,17 +229,23 @@ export class Store {
     return jobId;
   }
 
+  /** Writes the message's row, or takes it in hand without one when it is owed; its id (0: no row). */
   private appendOutbox(m: NewOutboxMessage): number {
     this.requireTx('an outbox message');
-    const take = this.taker?.accepts(m.channel, this.pending.taken.length) ?? false;
-    const headers = JSON.stringify(m.headers ?? {});
+    const owedBy = m.owedBy;
+    const take = this.taker?.accepts(m.channel, this.pending.taken.length, owedBy) ?? false;
     const now = nowIso();
     const priority = m.priority ?? 0;
     const maxAttempts = m.maxAttempts ?? 0;
-    const id = Number(
-      (take ? this.insertTaken : this.insertOutbox).run(m.channel, m.destination, headers, m.body, priority, m.objectKind ?? null, m.objectId ?? null, maxAttempts, now, now)
-        .lastInsertRowid,
-    );
+    // an owed message taken in hand has no row: the row that owes it is its record until the
+    // relay has it confirmed, or writes its row because it has to wait
+    const id =
+      take && owedBy
+        ? 0
+        : Number(
+            (take ? this.insertTaken : this.insertOutbox).run(m.channel, m.destination, JSON.stringify(m.headers ?? {}), m.body, priority, m.objectKind ?? null, m.objectId ?? null, maxAttempts, now, now)
+              .lastInsertRowid,
+          );
     this.pending.outbox++;
     if (take) {
       this.pending.taken.push({
@@ -229,7 +254,7 @@ export class Store {
           id,
           channel: m.channel,
           destination: m.destination,
-          headers: asStored(m.headers ?? {}, headers),
+          headers: asStored(m.headers ?? {}),
           body: m.body,
           status: 'sending',
           attempts: 0,
@@ -240,6 +265,7 @@ export class Store {
         },
         priority,
         maxAttempts,
+        ...(owedBy ? { owedBy } : {}),
       });
     }
     return id;

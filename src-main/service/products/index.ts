@@ -10,7 +10,7 @@ import { consumeInWindows, type WindowConsumer } from '../amqp/consumer';
 import type { Capability, Deps } from '../capability';
 import { nowIso, tailEquals } from '../db/store';
 import { createAnswerBinding } from './answers';
-import { PATCH_JOB, createCatalogue } from './receive';
+import { ANSWERS_SOURCE, PATCH_JOB, createCatalogue } from './receive';
 import { createClient } from './send';
 import { getProduct, listPatches, listProducts, productTimeline } from './store';
 
@@ -21,6 +21,8 @@ export function createProducts(deps: Deps, amqp: Amqp): Capability {
   const { store, config } = deps;
   const db = store.db;
   const catalogue = createCatalogue(deps, amqp);
+  // the answers a received request owes have no outbox row unless they must wait (receive.ts)
+  deps.outbox.registerOwed(ANSWERS_SOURCE, catalogue.answers);
   const client = createClient(deps, amqp);
   // a patch request edited in the outbox must still be one a catalogue accepts
   deps.outbox.onChange(client.onOutboxChange);

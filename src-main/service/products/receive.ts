@@ -10,6 +10,11 @@
  * both and which says what changed in the product (`changed`, the files before and after), while
  * the wire still carries one answer per state, as seed 001 requires. A delayed request has its
  * `received.GRANTED` event when it arrives and its outcome event when its job runs.
+ *
+ * A request settled in the transaction that received it (DENIED, or GRANTED and applied) owes
+ * its answers: they are a function of its row (`owedAnswers`), so they go to the outbox as owed
+ * messages (`OwedSource` in db/outbox.ts) with no row of their own unless they have to wait; the
+ * row's rowid orders them. Answers of delayed requests, of duplicates and of jobs are outbox rows.
  */
 import type { ConsumeMessage } from 'amqplib';
 import {
@@ -25,14 +30,17 @@ import { FondsError } from '../../../src-shared/errors';
 import { AMQP_CHANNEL, type Amqp } from '../amqp';
 import type { Verdict } from '../amqp/consumer';
 import { bodySha256Of, recordDeadLetter } from '../amqp/dead-letters';
-import { jsonSafe, parsePatchRequest, requestEvent, type PatchRequestMessage } from '../amqp/regards';
+import { jsonSafe, parsePatchRequest, requestEvent, type PatchRequestMessage, type RequestEventMessage } from '../amqp/regards';
 import type { Deps } from '../capability';
 import type { JobHandler } from '../db/jobs';
-import { nowIso, type Tx } from '../db/store';
+import type { OwedSource } from '../db/outbox';
+import { nowIso, type NewOutboxMessage, type Owed, type Tx } from '../db/store';
 import { mergeFiles, mergeProperties } from './merge';
 import { patchKey, type PatchRow, type ProductRow } from './store';
 
 export const PATCH_JOB = 'products.patch';
+/** The owed messages of received requests (their answers): `outbox.owed.products.answers` in settings. */
+export const ANSWERS_SOURCE = 'products.answers';
 
 /** A product whose properties would grow past this is not patched (ERROR). */
 const MAX_PRODUCT_BYTES = 16 * 1024 * 1024;
@@ -62,6 +70,40 @@ interface Patch {
   files?: FeatureFile[];
   fileUpdateMode: FileUpdateMode;
   acknowledgedRecipient?: string;
+}
+
+/** What the answers of a request settled as it was received are made of: its row. */
+interface OwingRow {
+  key: string;
+  request_id: string;
+  /** '' when the request named none (DENIED) */
+  tenant: string;
+  /** '' when the request named none (DENIED) */
+  owner: string;
+  urn: string | null;
+  state: RequestState;
+  errors: string[];
+}
+
+/** An answer as an outbox message; `owedBy`: the row that owes it (see owedAnswers). */
+function answerMessage(key: string, m: RequestEventMessage, owedBy?: Owed): NewOutboxMessage {
+  const message: NewOutboxMessage = { channel: AMQP_CHANNEL, destination: m.exchange, headers: m.headers, body: m.body, objectKind: 'patch_request', objectId: key };
+  if (owedBy) message.owedBy = owedBy;
+  return message;
+}
+
+const NO_ERRORS: readonly string[] = [];
+
+/**
+ * The answers a request settled in the transaction that received it owes, from its row alone (so
+ * that they are the same when written after a crash): DENIED, or GRANTED then its outcome.
+ * `owedBy`: the row's place among the rows that owe answers, when they are owed as it commits.
+ */
+export function owedAnswers(r: OwingRow, owedBy?: Owed): NewOutboxMessage[] {
+  const answer = { requestId: r.request_id, tenant: r.tenant || undefined, urn: r.urn, owner: r.owner || null, state: r.state, errors: r.errors };
+  const outcome = answerMessage(r.key, requestEvent(answer), owedBy);
+  if (r.state === 'DENIED') return [outcome];
+  return [answerMessage(r.key, requestEvent({ ...answer, state: 'GRANTED', errors: NO_ERRORS }), owedBy), outcome];
 }
 
 export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>) {
@@ -95,38 +137,56 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     sha: string;
     now: string;
   }
+  /** the row's rowid: it orders the answers the request owes */
   const insertPatch = (r: PatchInsert) =>
-    insertPatchStmt.run(r.key, r.requestId, r.tenant, r.owner, r.urn, r.state, r.errors, r.priority, r.mode, r.requestDate, r.runAt, r.recipient, r.headers, r.body, r.sha, r.now, r.now);
+    Number(
+      insertPatchStmt.run(r.key, r.requestId, r.tenant, r.owner, r.urn, r.state, r.errors, r.priority, r.mode, r.requestDate, r.runAt, r.recipient, r.headers, r.body, r.sha, r.now, r.now)
+        .lastInsertRowid,
+    );
   const updatePatch = db.prepare('UPDATE patch_requests SET state = ?, errors = ?, updated_at = ? WHERE key = ?');
   const updateProduct = db.prepare('UPDATE products SET properties = ?, files = ?, acknowledged_by = ?, updated_at = ? WHERE urn = ?');
 
   /** One FeatureRequestEvent per state change, through the outbox, in the caller's transaction. */
   function answer(tx: Tx, key: string, a: { requestId: string; tenant?: string; urn?: string; owner?: string; state: RequestState; errors: readonly string[] }): void {
-    const m = requestEvent(a);
-    tx.outbox({ channel: AMQP_CHANNEL, destination: m.exchange, headers: m.headers, body: m.body, objectKind: 'patch_request', objectId: key });
+    tx.outbox(answerMessage(key, requestEvent(a)));
   }
+
+  /**
+   * A request settled in the transaction that received it: the answers its row owes, written to
+   * the outbox as owed by that row (`seq`: its rowid).
+   */
+  function owe(tx: Tx, seq: number, row: OwingRow): void {
+    for (const m of owedAnswers(row, { source: ANSWERS_SOURCE, seq })) tx.outbox(m);
+  }
+
+  /** The answers owed by received requests, read again from their rows (after a crash): registered by createProducts. */
+  const owedAfterStmt = db.prepare(
+    `SELECT rowid, key, request_id, tenant, owner, urn, state, errors FROM patch_requests WHERE rowid > ? AND direction = 'received' AND run_at IS NULL ORDER BY rowid`,
+  );
+  const latestStmt = db.prepare('SELECT max(rowid) FROM patch_requests').pluck();
+  const answers: OwedSource = {
+    latest: () => (latestStmt.get() as number | null) ?? 0,
+    owedAfter: (seq) =>
+      (owedAfterStmt.all(seq) as Array<Omit<OwingRow, 'errors'> & { errors: string }>).flatMap((r) => owedAnswers({ ...r, errors: JSON.parse(r.errors) as string[] })),
+  };
 
   type Ref = Pick<PatchRow, 'key' | 'request_id' | 'tenant' | 'owner' | 'urn'>;
 
-  /**
-   * An outcome reached (the row says so already): its event and its answer. `granted`: GRANTED was
-   * reached in the same transaction (its answer went out just before): the event records both.
-   */
-  function announce(tx: Tx, row: Ref, outcome: Outcome, granted: boolean): void {
+  /** An outcome reached (the row says so already): its event. `granted`: GRANTED was reached in the same transaction: the event records both. */
+  function record(tx: Tx, row: Pick<Ref, 'key' | 'request_id' | 'urn'>, outcome: Outcome, granted: boolean): void {
     const { state, errors, change } = outcome;
-    tx.event({
-      kind: 'patch_request',
-      objectId: row.key,
-      type: `received.${state}`,
-      payload: { requestId: row.request_id, urn: row.urn, ...(granted ? { states: ['GRANTED', state] } : {}), ...change, ...(errors.length ? { errors } : {}) },
-    });
-    answer(tx, row.key, { requestId: row.request_id, tenant: row.tenant, urn: row.urn ?? undefined, owner: row.owner, state, errors });
+    const payload: Record<string, unknown> = { requestId: row.request_id, urn: row.urn };
+    if (granted) payload.states = ['GRANTED', state];
+    if (change) Object.assign(payload, change);
+    if (errors.length) payload.errors = errors;
+    tx.event({ kind: 'patch_request', objectId: row.key, type: `received.${state}`, payload });
   }
 
-  /** A delayed request's outcome, when its job runs (or gives up). */
+  /** A delayed request's outcome, when its job runs (or gives up): its row, its event, its answer. */
   function setState(tx: Tx, row: Ref, outcome: Outcome): void {
     updatePatch.run(outcome.state, JSON.stringify(outcome.errors), nowIso(), row.key);
-    announce(tx, row, outcome, false);
+    record(tx, row, outcome, false);
+    answer(tx, row.key, { requestId: row.request_id, tenant: row.tenant, urn: row.urn ?? undefined, owner: row.owner, state: outcome.state, errors: outcome.errors });
   }
 
   /**
@@ -190,7 +250,8 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     const seen = selectPatch.get(key) as PatchRow | undefined;
     if (seen) {
       const sameContent = seen.body_sha256 === bodySha256;
-      // the same message again after a stop before its ack: its answers are already in the outbox
+      // the same message again after a stop before its ack: its answers are in the outbox, or owed
+      // by its row (written again at the start when they were not confirmed)
       if (sameContent && msg.fields.redelivered) return 'ack';
       const errors: string[] = JSON.parse(seen.errors);
       const tenant = parsed.kind === 'valid' ? parsed.request.tenant : parsed.tenant ?? seen.tenant;
@@ -211,7 +272,8 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     const headers = JSON.stringify(jsonSafe(msg.properties.headers ?? {}));
     const t = nowIso();
     if (parsed.kind === 'denied') {
-      insertPatch({
+      const row: OwingRow = { key, request_id: parsed.requestId, tenant: parsed.tenant ?? '', owner: parsed.owner ?? '', urn: parsed.urn ?? null, state: 'DENIED', errors: parsed.errors };
+      const seq = insertPatch({
         key,
         requestId: parsed.requestId,
         tenant: parsed.tenant ?? '',
@@ -230,7 +292,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         now: t,
       });
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: parsed.requestId, urn: parsed.urn ?? null, errors: parsed.errors } });
-      answer(tx, key, { ...parsed, state: 'DENIED' });
+      owe(tx, seq, row);
       return 'ack';
     }
 
@@ -257,27 +319,30 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         runAt: delayed?.toISOString() ?? null,
         recipient: r.acknowledgedRecipient ?? null,
         headers,
-        body: msg.content.toString('utf8'),
+        body: r.bodyText,
         sha: r.bodySha256,
         now: t,
       });
+    const owing = (state: RequestState, errors: string[]): OwingRow => ({ key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn, state, errors });
     if (refusal) {
-      insert('DENIED', [refusal]);
+      const seq = insert('DENIED', [refusal]);
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: r.requestId, urn: r.urn, errors: [refusal] } });
-      answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'DENIED', errors: [refusal] });
+      owe(tx, seq, owing('DENIED', [refusal]));
       return 'ack';
     }
-    answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
     if (delayed) {
+      answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
       insert('GRANTED', []);
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.GRANTED', payload: { requestId: r.requestId, urn: r.urn, owner: r.owner, priority: r.priority, runAt: delayed.toISOString() } });
       tx.enqueue({ kind: PATCH_JOB, payload: { key }, objectKind: 'patch_request', objectId: key, priority: JOB_PRIORITY[r.priority], runAt: delayed, maxAttempts: 5 });
       return 'ack';
     }
-    // applied now: the row is written once, in its final state; one event for GRANTED and the outcome
+    // applied now: the row is written once, in its final state; one event for GRANTED and the
+    // outcome; the two answers are owed by the row
     const outcome = apply(tx, patchOf(key, r), product);
-    insert(outcome.state, outcome.errors);
-    announce(tx, { key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn }, outcome, true);
+    const seq = insert(outcome.state, outcome.errors);
+    record(tx, { key, request_id: r.requestId, urn: r.urn }, outcome, true);
+    owe(tx, seq, owing(outcome.state, outcome.errors));
     return 'ack';
   }
 
@@ -338,5 +403,5 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     },
   };
 
-  return { receiveWindow, poison, job };
+  return { receiveWindow, poison, job, answers };
 }
