@@ -157,6 +157,13 @@ export class OutboxRelay {
     private readonly store: Store,
     options: OutboxRelayOptions = {},
   ) {
+    // an owed message that has to wait gets its row in the transaction that owes it: the settled
+    // seq moves past it there and then when nothing else of its source is in hand
+    store.onOwedWritten((owedBy, alsoInHand) => {
+      const s = this.owed.get(owedBy.source);
+      if (!s || alsoInHand || s.inHand.size > 0 || owedBy.seq <= s.through) return;
+      this.writeThrough(s, owedBy.seq);
+    });
     this.retryBaseMs = options.retryBaseMs ?? 1_000;
     this.retryMaxMs = options.retryMaxMs ?? 5 * 60_000;
     this.batch = Math.max(1, options.batch ?? 200);
@@ -340,9 +347,6 @@ export class OutboxRelay {
   private wake(fromTable: boolean): void {
     if (fromTable) this.backlog = true;
     if (this.stopped) return;
-    // rows were written: owed messages among them (refused while no transport was attached) move
-    // their source's settled seq on once nothing of it is in hand
-    if (fromTable && this.owed.size) this.store.db.transaction(() => this.advanceOwed())();
     if (this.pumping) {
       this.again = true;
       this.nudge?.();
@@ -450,10 +454,14 @@ export class OutboxRelay {
       }
       // nothing in hand: every row committed so far has had its messages confirmed or written
       const through = s.head < s.order.length ? s.order[s.head] - 1 : s.source.latest();
-      if (through === s.through) continue;
-      (this.throughStmt ??= this.store.db.prepare('UPDATE settings SET value = ? WHERE key = ?')).run(String(through), s.key);
-      s.through = through;
+      if (through > s.through) this.writeThrough(s, through);
     }
+  }
+
+  /** Stores a source's settled seq (inside the caller's transaction). */
+  private writeThrough(s: OwedState, through: number): void {
+    (this.throughStmt ??= this.store.db.prepare('UPDATE settings SET value = ? WHERE key = ?')).run(String(through), s.key);
+    s.through = through;
   }
 
   /**

@@ -60,6 +60,13 @@ export interface OutboxTaker {
 }
 
 /**
+ * Told, inside the transaction, that a message owed by a row was written as an outbox row (nobody
+ * could take it in hand); `alsoInHand`: messages owed by rows of the same source are taken in hand
+ * in this transaction.
+ */
+export type OwedWritten = (owedBy: Owed, alsoInHand: boolean) => void;
+
+/**
  * An outbox message handed over after its commit, as `rowToOutboxItem` would read it back; an
  * owed message has no row (its item's id is 0) and says which row owes it.
  */
@@ -110,6 +117,7 @@ export class Store {
   private depth = 0;
   private pending: { events: FondsEvent[]; jobs: number; outbox: number; taken: TakenMessage[] } = { events: [], jobs: 0, outbox: 0, taken: [] };
   private taker: OutboxTaker | undefined;
+  private owedWritten: OwedWritten | undefined;
   private readonly insertEvent;
   private readonly insertJob;
   private readonly insertOutbox;
@@ -192,6 +200,11 @@ export class Store {
     this.taker = taker;
   }
 
+  /** Sets who is told, inside the transaction, of an owed message written as a row (see OwedWritten). */
+  onOwedWritten(hook: OwedWritten | undefined): void {
+    this.owedWritten = hook;
+  }
+
   /** Told after a commit that wrote outbox messages nobody took in hand (they wait as 'pending'). */
   onOutbox(listener: () => void): () => void {
     this.bus.on('outbox', listener);
@@ -247,6 +260,7 @@ export class Store {
               .lastInsertRowid,
           );
     this.pending.outbox++;
+    if (owedBy && !take) this.owedWritten?.(owedBy, this.pending.taken.some((t) => t.owedBy?.source === owedBy.source));
     if (take) {
       this.pending.taken.push({
         // as read back from the row: headers through JSON, optional fields only when set

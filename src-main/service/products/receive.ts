@@ -110,8 +110,9 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
   const { store, config } = deps;
   const db = store.db;
   /** what a patch reads of its product */
-  type ProductState = Pick<ProductRow, 'tenant' | 'properties' | 'files' | 'acknowledged_by'>;
-  const selectProduct = db.prepare('SELECT tenant, properties, files, acknowledged_by FROM products WHERE urn = ?');
+  type ProductState = Pick<ProductRow, 'tenant' | 'properties' | 'files' | 'acknowledged_by'> & { rowid: number };
+  // the rowid too: the update finds the row by it, without the URN's index a second time
+  const selectProduct = db.prepare('SELECT rowid, tenant, properties, files, acknowledged_by FROM products WHERE urn = ?');
   const selectPatch = db.prepare('SELECT * FROM patch_requests WHERE key = ?');
   // positional parameters, in the order of PatchInsert (binding by name costs a lookup a parameter)
   const insertPatchStmt = db.prepare(
@@ -144,7 +145,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         .lastInsertRowid,
     );
   const updatePatch = db.prepare('UPDATE patch_requests SET state = ?, errors = ?, updated_at = ? WHERE key = ?');
-  const updateProduct = db.prepare('UPDATE products SET properties = ?, files = ?, acknowledged_by = ?, updated_at = ? WHERE urn = ?');
+  const updateProduct = db.prepare('UPDATE products SET properties = ?, files = ?, acknowledged_by = ?, updated_at = ? WHERE rowid = ?');
 
   /** One FeatureRequestEvent per state change, through the outbox, in the caller's transaction. */
   function answer(tx: Tx, key: string, a: { requestId: string; tenant?: string; urn?: string; owner?: string; state: RequestState; errors: readonly string[] }): void {
@@ -218,7 +219,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
       if (!acknowledged.includes(p.acknowledgedRecipient)) acknowledged.push(p.acknowledgedRecipient);
       acknowledgedText = JSON.stringify(acknowledged);
     }
-    updateProduct.run(propertiesText, filesText, acknowledgedText, nowIso(), p.urn);
+    updateProduct.run(propertiesText, filesText, acknowledgedText, nowIso(), row.rowid);
     if (p.acknowledgedRecipient) {
       // consumed by the dissemination capability: the recipient acknowledged this product
       tx.event({ kind: 'product', objectId: p.urn, type: 'dissemination.acknowledged', payload: { urn: p.urn, recipientLabel: p.acknowledgedRecipient, requestId: p.requestId } });
