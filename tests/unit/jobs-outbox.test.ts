@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type DB } from '../../src-main/service/db/database';
 import { JobRunner, PermanentJobError } from '../../src-main/service/db/jobs';
 import { coreMigrations } from '../../src-main/service/db/migrations';
-import { OutboxRelay, type OwedSource } from '../../src-main/service/db/outbox';
+import { OutboxRelay, type OutboxRelayOptions, type OwedSource } from '../../src-main/service/db/outbox';
 import { Store, eventsOfObject, timeline } from '../../src-main/service/db/store';
 import { tempDir, transportOf, waitFor } from '../helpers/util';
 
@@ -391,15 +391,20 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
         const seq = Number(tx.db.prepare('INSERT INTO things (body) VALUES (?)').run(body).lastInsertRowid);
         for (const m of messagesOf(seq, body)) tx.outbox(m);
       });
+    /** a relay on this store, the rows of `things` registered as owing */
+    const relayOf = (options?: OutboxRelayOptions) => {
+      const relay = new OutboxRelay(opened.store, options);
+      relay.registerOwed('things', source);
+      return relay;
+    };
     const settledThrough = () => Number(opened.db.prepare(`SELECT value FROM settings WHERE key = 'outbox.owed.things'`).pluck().get());
     const rows = () => opened.db.prepare('SELECT body, status, attempts, last_error FROM outbox ORDER BY id').all() as Array<{ body: string; status: string; attempts: number; last_error: string | null }>;
-    return { ...opened, source, commit, settledThrough, rows };
+    return { ...opened, source, relayOf, commit, settledThrough, rows };
   }
 
   it('sends them without writing a row, and keeps in settings the row through which all are confirmed', async () => {
     const o = owingStore();
-    const relay = new OutboxRelay(o.store);
-    relay.registerOwed('things', o.source);
+    const relay = o.relayOf();
     const sent: string[] = [];
     relay.attach('amqp', transportOf((m) => void sent.push(m.body)));
     relay.start();
@@ -415,8 +420,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
 
   it('counts them as waiting while they are in hand, and tells flushed() only once they are confirmed', async () => {
     const o = owingStore();
-    const relay = new OutboxRelay(o.store);
-    relay.registerOwed('things', o.source);
+    const relay = o.relayOf();
     const confirms: Array<() => void> = [];
     relay.attach('amqp', transportOf(() => new Promise<void>((resolve) => confirms.push(resolve))));
     relay.start();
@@ -436,8 +440,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
 
   it('writes one as a pending row when it has to wait: no transport, or a refusal, then sends it', async () => {
     const o = owingStore();
-    const relay = new OutboxRelay(o.store, { retryBaseMs: 10 });
-    relay.registerOwed('things', o.source);
+    const relay = o.relayOf({ retryBaseMs: 10 });
     relay.start();
     cleanups.push(() => relay.stop());
     // no transport attached: the messages are written as rows at once
@@ -471,8 +474,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
 
   it('gives those in hand to the table, in the order they were owed, when the transport goes away', async () => {
     const o = owingStore();
-    const relay = new OutboxRelay(o.store);
-    relay.registerOwed('things', o.source);
+    const relay = o.relayOf();
     const gate: { open?: () => void } = {};
     const held = new Promise<void>((r) => (gate.open = r));
     relay.attach(
@@ -498,8 +500,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
   it('after a crash, writes again what the rows past the stored one owe, and sends it', async () => {
     const dir = tempDir();
     const first = owingStore(dir);
-    const relay = new OutboxRelay(first.store);
-    relay.registerOwed('things', first.source);
+    const relay = first.relayOf();
     let confirmed = 0;
     relay.attach(
       'amqp',
@@ -514,8 +515,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
     first.db.close(); // the process dies: no stop, no confirm, no row for r2's and r3's answers
 
     const again = owingStore(dir);
-    const next = new OutboxRelay(again.store);
-    next.registerOwed('things', again.source);
+    const next = again.relayOf();
     expect(again.rows().map((r) => `${r.body} ${r.status}`)).toEqual(['r2-a pending', 'r2-b pending', 'r3-a pending', 'r3-b pending']);
     expect(again.settledThrough()).toBe(3);
     const sent: string[] = [];
@@ -529,8 +529,7 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
   it('writes a message that had to wait once: its row is not written again at the next start', async () => {
     const dir = tempDir();
     const first = owingStore(dir);
-    const relay = new OutboxRelay(first.store);
-    relay.registerOwed('things', first.source);
+    const relay = first.relayOf();
     relay.attach('amqp', transportOf(() => undefined));
     relay.start();
     first.commit('r1');
@@ -543,15 +542,14 @@ describe('owed messages (answers a row owes: no outbox row unless they have to w
     first.db.close();
 
     const again = owingStore(dir);
-    new OutboxRelay(again.store).registerOwed('things', again.source);
+    again.relayOf();
     expect(again.rows().map((r) => `${r.body} ${r.status}`)).toEqual(['r2-a pending', 'r2-b pending']);
   });
 
   it('starts from the rows there are when first registered: what they owed before had rows of its own', () => {
     const o = owingStore();
     o.db.prepare(`INSERT INTO things (body) VALUES ('old')`).run();
-    const relay = new OutboxRelay(o.store);
-    relay.registerOwed('things', o.source);
+    const relay = o.relayOf();
     expect(o.rows()).toEqual([]);
     expect(o.settledThrough()).toBe(1);
     expect(() => relay.registerOwed('things', o.source)).toThrow(/registered twice/);
