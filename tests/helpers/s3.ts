@@ -82,6 +82,12 @@ export async function startS3(bucket = 'fonds-test'): Promise<S3Server> {
         typeof part === 'string'
           ? path.join(uploadsDir, path.basename(String(ctx.query.uploadId)), part)
           : path.join(directory, bucket, ...parts.slice(0, -1), `${parts[parts.length - 1]}._S3rver_object`);
+      // s3rver answers once it has read the request, not once its file is written: wait until the
+      // file holds every byte received (reading it sooner hashed a part half written, under load)
+      const length = Number(ctx.get('content-length'));
+      for (const until = Date.now() + 10_000; Number.isFinite(length) && fs.statSync(stored).size < length && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       const body = fs.readFileSync(stored);
       puts.push({
         key,
