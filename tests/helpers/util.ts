@@ -88,7 +88,6 @@ export function seedPatchBody(): { edition: { from: string; to: string }; extent
   return JSON.parse(block);
 }
 
-
 /**
  * An outbox transport from an async function: the message is confirmed when `fn` resolves,
  * refused with its error when it rejects (a promise that never settles: never confirmed).
