@@ -127,7 +127,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     owner: string;
     urn: string | null;
     state: RequestState;
-    errors: string;
+    errors: string[];
     priority: PriorityLevel;
     mode: FileUpdateMode | null;
     requestDate: string | null;
@@ -141,7 +141,7 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
   /** the row's rowid: it orders the answers the request owes */
   const insertPatch = (r: PatchInsert) =>
     Number(
-      insertPatchStmt.run(r.key, r.requestId, r.tenant, r.owner, r.urn, r.state, r.errors, r.priority, r.mode, r.requestDate, r.runAt, r.recipient, r.headers, r.body, r.sha, r.now, r.now)
+      insertPatchStmt.run(r.key, r.requestId, r.tenant, r.owner, r.urn, r.state, JSON.stringify(r.errors), r.priority, r.mode, r.requestDate, r.runAt, r.recipient, r.headers, r.body, r.sha, r.now, r.now)
         .lastInsertRowid,
     );
   const updatePatch = db.prepare('UPDATE patch_requests SET state = ?, errors = ?, updated_at = ? WHERE key = ?');
@@ -153,10 +153,12 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
   }
 
   /**
-   * A request settled in the transaction that received it: the answers its row owes, written to
-   * the outbox as owed by that row (`seq`: its rowid).
+   * A request settled in the transaction that received it: its row, and the answers that row owes,
+   * made from the very values written, given to the outbox as owed by it (`seq`: its rowid).
    */
-  function owe(tx: Tx, seq: number, row: OwingRow): void {
+  function insertSettled(tx: Tx, r: PatchInsert): void {
+    const seq = insertPatch(r);
+    const row: OwingRow = { key: r.key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn, state: r.state, errors: r.errors };
     for (const m of owedAnswers(row, { source: ANSWERS_SOURCE, seq })) tx.outbox(m);
   }
 
@@ -273,15 +275,14 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     const headers = JSON.stringify(jsonSafe(msg.properties.headers ?? {}));
     const t = nowIso();
     if (parsed.kind === 'denied') {
-      const row: OwingRow = { key, request_id: parsed.requestId, tenant: parsed.tenant ?? '', owner: parsed.owner ?? '', urn: parsed.urn ?? null, state: 'DENIED', errors: parsed.errors };
-      const seq = insertPatch({
+      insertSettled(tx, {
         key,
         requestId: parsed.requestId,
         tenant: parsed.tenant ?? '',
         owner: parsed.owner ?? '',
         urn: parsed.urn ?? null,
         state: 'DENIED',
-        errors: JSON.stringify(parsed.errors),
+        errors: parsed.errors,
         priority: parsed.priority,
         mode: null,
         requestDate: null,
@@ -293,7 +294,6 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         now: t,
       });
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: parsed.requestId, urn: parsed.urn ?? null, errors: parsed.errors } });
-      owe(tx, seq, row);
       return 'ack';
     }
 
@@ -305,35 +305,32 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
         ? `feature.urn: product ${r.urn} does not belong to tenant ${r.tenant}`
         : undefined;
     const delayed = r.runAt && r.runAt.getTime() > now.getTime() ? r.runAt : undefined;
-    const insert = (state: RequestState, errors: string[]) =>
-      insertPatch({
-        key,
-        requestId: r.requestId,
-        tenant: r.tenant,
-        owner: r.owner,
-        urn: r.urn,
-        state,
-        errors: JSON.stringify(errors),
-        priority: r.priority,
-        mode: r.fileUpdateModeGiven || r.files ? r.fileUpdateMode : null,
-        requestDate: r.requestDate ?? null,
-        runAt: delayed?.toISOString() ?? null,
-        recipient: r.acknowledgedRecipient ?? null,
-        headers,
-        body: r.bodyText,
-        sha: r.bodySha256,
-        now: t,
-      });
-    const owing = (state: RequestState, errors: string[]): OwingRow => ({ key, request_id: r.requestId, tenant: r.tenant, owner: r.owner, urn: r.urn, state, errors });
+    const rowOf = (state: RequestState, errors: string[]): PatchInsert => ({
+      key,
+      requestId: r.requestId,
+      tenant: r.tenant,
+      owner: r.owner,
+      urn: r.urn,
+      state,
+      errors,
+      priority: r.priority,
+      mode: r.fileUpdateModeGiven || r.files ? r.fileUpdateMode : null,
+      requestDate: r.requestDate ?? null,
+      runAt: delayed?.toISOString() ?? null,
+      recipient: r.acknowledgedRecipient ?? null,
+      headers,
+      body: r.bodyText,
+      sha: r.bodySha256,
+      now: t,
+    });
     if (refusal) {
-      const seq = insert('DENIED', [refusal]);
+      insertSettled(tx, rowOf('DENIED', [refusal]));
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.DENIED', payload: { requestId: r.requestId, urn: r.urn, errors: [refusal] } });
-      owe(tx, seq, owing('DENIED', [refusal]));
       return 'ack';
     }
     if (delayed) {
       answer(tx, key, { requestId: r.requestId, tenant: r.tenant, urn: r.urn, owner: r.owner, state: 'GRANTED', errors: [] });
-      insert('GRANTED', []);
+      insertPatch(rowOf('GRANTED', []));
       tx.event({ kind: 'patch_request', objectId: key, type: 'received.GRANTED', payload: { requestId: r.requestId, urn: r.urn, owner: r.owner, priority: r.priority, runAt: delayed.toISOString() } });
       tx.enqueue({ kind: PATCH_JOB, payload: { key }, objectKind: 'patch_request', objectId: key, priority: JOB_PRIORITY[r.priority], runAt: delayed, maxAttempts: 5 });
       return 'ack';
@@ -341,9 +338,8 @@ export function createCatalogue(deps: Deps, amqp: Pick<Amqp, 'names' | 'appId'>)
     // applied now: the row is written once, in its final state; one event for GRANTED and the
     // outcome; the two answers are owed by the row
     const outcome = apply(tx, patchOf(key, r), product);
-    const seq = insert(outcome.state, outcome.errors);
+    insertSettled(tx, rowOf(outcome.state, outcome.errors));
     record(tx, { key, request_id: r.requestId, urn: r.urn }, outcome, true);
-    owe(tx, seq, owing(outcome.state, outcome.errors));
     return 'ack';
   }
 
