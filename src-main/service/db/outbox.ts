@@ -148,7 +148,6 @@ export class OutboxRelay {
   private readonly owed = new Map<string, OwedState>();
   /** owed messages in hand (no row yet), by channel */
   private readonly owedOnChannel = new Map<string, number>();
-  private owedTotal = 0;
   private ordinal = 0;
   private owedStmt: Statement | undefined;
   private throughStmt: Statement | undefined;
@@ -235,7 +234,7 @@ export class OutboxRelay {
         )
         .pluck()
         .get(nowIso(), channels) as number;
-      if (n === 0 && !this.pumping && this.owedTotal === 0) return;
+      if (n === 0 && !this.pumping && this.owedInHand() === 0) return;
       if (Date.now() > until) throw new Error(`outbox not flushed after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -260,12 +259,15 @@ export class OutboxRelay {
 
   /** Messages waiting or being sent: rows, and owed messages in hand. */
   pendingCount(): number {
-    return (this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number) + this.owedTotal;
+    return (this.store.db.prepare(`SELECT count(*) FROM outbox WHERE ${OUTBOX_OPEN} AND status IN ('pending','sending')`).pluck().get() as number) + this.owedInHand();
   }
 
-  /** Owed messages in hand on a channel: being sent, with no row (they get one if they have to wait). */
-  owedInHand(channel: string): number {
-    return this.owedOnChannel.get(channel) ?? 0;
+  /** Owed messages in hand on a channel, or on all: being sent, with no row (they get one if they have to wait). */
+  owedInHand(channel?: string): number {
+    if (channel !== undefined) return this.owedOnChannel.get(channel) ?? 0;
+    let n = 0;
+    for (const count of this.owedOnChannel.values()) n += count;
+    return n;
   }
 
   /**
@@ -418,7 +420,6 @@ export class OutboxRelay {
     if (n === undefined) s.order.push(seq);
     s.inHand.set(seq, (n ?? 0) + 1);
     this.owedOnChannel.set(c.item.channel, (this.owedOnChannel.get(c.item.channel) ?? 0) + 1);
-    this.owedTotal++;
     c.ordinal = ++this.ordinal;
   }
 
@@ -430,7 +431,6 @@ export class OutboxRelay {
     if (n === 0) s.inHand.delete(seq);
     else s.inHand.set(seq, n);
     this.owedOnChannel.set(c.item.channel, this.owedOnChannel.get(c.item.channel)! - 1);
-    this.owedTotal--;
   }
 
   /** Writes an owed message as a row of its own (it has to wait), as it was when taken. */
